@@ -1,0 +1,45 @@
+# Small helpers so every target gets the same flags (warnings as errors in our code only,
+# sanitizers when asked) and every test gets the same labels.
+
+function(cw_set_target_flags target)
+  target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor
+                                           -Wno-missing-field-initializers)
+  if(CWORKER_WERROR)
+    target_compile_options(${target} PRIVATE -Werror)
+  endif()
+  if(CWORKER_SANITIZE)
+    string(REPLACE ";" "," _san "${CWORKER_SANITIZE}")
+    target_compile_options(${target} PRIVATE -fsanitize=${_san} -fno-omit-frame-pointer
+                                             -fno-sanitize-recover=undefined)
+    target_link_options(${target} PRIVATE -fsanitize=${_san})
+  endif()
+endfunction()
+
+# cw_add_library(NAME <target> [SHARED] SOURCES ... [DEPS ...] [PUBLIC_DEPS ...])
+function(cw_add_library)
+  cmake_parse_arguments(A "SHARED" "NAME" "SOURCES;DEPS;PUBLIC_DEPS" ${ARGN})
+  if(A_SHARED)
+    add_library(${A_NAME} SHARED ${A_SOURCES})
+  else()
+    add_library(${A_NAME} STATIC ${A_SOURCES})
+  endif()
+  target_include_directories(${A_NAME} PUBLIC ${PROJECT_SOURCE_DIR}/src)
+  target_link_libraries(${A_NAME} PRIVATE ${A_DEPS} PUBLIC ${A_PUBLIC_DEPS})
+  cw_set_target_flags(${A_NAME})
+endfunction()
+
+# cw_add_test(NAME <target> SOURCES ... DEPS ... [LABELS ...]): a GoogleTest binary, one ctest per TEST.
+function(cw_add_test)
+  cmake_parse_arguments(A "" "NAME" "SOURCES;DEPS;LABELS" ${ARGN})
+  if(NOT CWORKER_BUILD_TESTS)
+    return()
+  endif()
+  add_executable(${A_NAME} ${A_SOURCES})
+  target_link_libraries(${A_NAME} PRIVATE ${A_DEPS} GTest::gtest GTest::gtest_main)
+  cw_set_target_flags(${A_NAME})
+  if(NOT A_LABELS)
+    set(A_LABELS unit)
+  endif()
+  gtest_discover_tests(${A_NAME} PROPERTIES LABELS "${A_LABELS}"
+                       WORKING_DIRECTORY ${PROJECT_SOURCE_DIR} DISCOVERY_TIMEOUT 30)
+endfunction()

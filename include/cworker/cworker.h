@@ -1,0 +1,8 @@
+// Everything a task author includes.
+#pragma once
+
+#include <cworker/errors.h>
+#include <cworker/http.h>
+#include <cworker/io.h>
+#include <cworker/json.h>
+#include <cworker/task.h>
