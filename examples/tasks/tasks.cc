@@ -1,0 +1,99 @@
+// The example task library, libtasks.so: `cworker -A tasks` serves these as "tasks.<name>",
+// the names a Python producer uses through the twin module python_fixtures/tasks.py.
+#include <cstdint>
+#include <cstdlib>
+#include <numeric>
+#include <string>
+#include <vector>
+
+#include <cworker/cworker.h>
+
+using namespace std::chrono_literals;
+
+CW_MODULE("tasks");
+
+// [add]
+int64_t add(int64_t x, int64_t y) { return x + y; }
+CW_TASK(add, .arg_names = {"x", "y"});
+// [add]
+
+int64_t mul(int64_t x, int64_t y) { return x * y; }
+CW_TASK(mul, .arg_names = {"x", "y"});
+
+// Sum of a list of numbers; an int stays an int, any float makes the sum a float (Python's sum).
+cw::Json xsum(const std::vector<cw::Json>& numbers) {
+  int64_t int_sum = 0;
+  double float_sum = 0;
+  bool any_float = false;
+  for (const cw::Json& n : numbers) {
+    if (n.is_int()) {
+      int_sum += n.as_int();
+    } else if (n.is_double()) {
+      any_float = true;
+      float_sum += n.as_double();
+    } else {
+      throw cw::TypeError(std::string("unsupported operand type(s) for +: 'int' and '") +
+                          n.python_type_name() + "'");
+    }
+  }
+  return any_float ? cw::Json(float_sum + static_cast<double>(int_sum)) : cw::Json(int_sum);
+}
+CW_TASK(xsum, .arg_names = {"numbers"});
+
+// [sum_numbers]
+// Chord body in the article's experiment: Celery passes the header results as one list.
+int64_t sum_numbers(const std::vector<int64_t>& numbers) {
+  return std::accumulate(numbers.begin(), numbers.end(), int64_t{0});
+}
+CW_TASK(sum_numbers, .arg_names = {"numbers"});
+// [sum_numbers]
+
+// [echo]
+// Python: def echo(*args, **kwargs): return {"args": args, "kwargs": kwargs}
+cw::Json echo(const cw::Args& args, const cw::Kwargs& kwargs) {
+  return cw::Json::MakeObject({{"args", args.ToJson()}, {"kwargs", kwargs.ToJson()}});
+}
+CW_TASK(echo);
+// [echo]
+
+// [fail]
+// Python: raise ValueError(message)  ->  the caller's .get() raises ValueError.
+void fail(const std::string& message) { throw cw::ValueError(message); }
+CW_TASK(fail, .arg_names = {"message"});
+// [fail]
+
+double sleep(double seconds) {
+  cw::SleepFor(std::chrono::duration<double>(seconds));
+  return seconds;
+}
+CW_TASK(sleep, .arg_names = {"seconds"});
+
+// [get_number]
+// The article's chord header: one call to a slow HTTP API.
+int64_t get_number() {
+  const std::string url = cw::GetEnv("NUMBER_API_URL", "http://localhost:8000");
+  const cw::http::Response resp = cw::http::Get(url, {.timeout = 120s});
+  if (resp.status != 200) {
+    throw cw::ConnectionError("number API answered HTTP " + std::to_string(resp.status));
+  }
+  return cw::Json::Parse(resp.body).At("number").As<int64_t>();
+}
+CW_TASK(get_number);
+// [get_number]
+
+// CPU-bound work: n rounds of xorshift64 (Marsaglia), same numbers as the Python twin.
+int64_t cpu(int64_t n) {
+  uint64_t x = 88172645463325252ULL;
+  for (int64_t i = 0; i < n; ++i) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+  }
+  return static_cast<int64_t>(x & 0x7fffffffffffffffULL);
+}
+CW_TASK(cpu, .arg_names = {"n"});
+
+// Kills the process running it: in the solo pool that is the worker itself, as in Python's
+// solo pool; the prefork pool isolates it.
+[[noreturn]] void crash() { std::abort(); }
+CW_TASK(crash);

@@ -1,0 +1,334 @@
+// cw::Json: accessors, builders and the parser (RapidJSON SAX, Python's json dialect).
+#include <cworker/json.h>
+
+#include <charconv>
+#include <cmath>
+#include <limits>
+#include <string>
+#include <system_error>
+#include <unordered_map>
+
+#include <rapidjson/error/en.h>
+#include <rapidjson/memorystream.h>
+#include <rapidjson/reader.h>
+
+namespace cw {
+
+namespace detail {
+
+void ThrowConversion(const Json& j, const char* expected) {
+  throw JsonError(std::string("expected ") + expected + ", got " + j.python_type_name());
+}
+
+}  // namespace detail
+
+Json Json::MakeObject(std::initializer_list<std::pair<std::string, Json>> items) {
+  Json out(Object{});
+  for (const auto& [key, value] : items) out.Set(key, value);
+  return out;
+}
+
+const char* Json::python_type_name() const {
+  switch (type()) {
+    case Type::kNull: return "NoneType";
+    case Type::kBool: return "bool";
+    case Type::kInt: return "int";
+    case Type::kDouble: return "float";
+    case Type::kString: return "str";
+    case Type::kArray: return "list";
+    case Type::kObject: return "dict";
+  }
+  return "object";
+}
+
+bool Json::as_bool() const {
+  if (!is_bool()) detail::ThrowConversion(*this, "bool");
+  return std::get<bool>(v_);
+}
+
+int64_t Json::as_int() const {
+  if (!is_int()) detail::ThrowConversion(*this, "int");
+  return std::get<int64_t>(v_);
+}
+
+double Json::as_double() const {
+  if (is_int()) return static_cast<double>(std::get<int64_t>(v_));
+  if (!is_double()) detail::ThrowConversion(*this, "float");
+  return std::get<double>(v_);
+}
+
+const std::string& Json::as_string() const {
+  if (!is_string()) detail::ThrowConversion(*this, "str");
+  return std::get<std::string>(v_);
+}
+
+const Json::Array& Json::as_array() const {
+  if (!is_array()) detail::ThrowConversion(*this, "list");
+  return std::get<Array>(v_);
+}
+
+Json::Array& Json::as_array() {
+  if (!is_array()) detail::ThrowConversion(*this, "list");
+  return std::get<Array>(v_);
+}
+
+const Json::Object& Json::as_object() const {
+  if (!is_object()) detail::ThrowConversion(*this, "dict");
+  return std::get<Object>(v_);
+}
+
+Json::Object& Json::as_object() {
+  if (!is_object()) detail::ThrowConversion(*this, "dict");
+  return std::get<Object>(v_);
+}
+
+const Json* Json::Find(std::string_view key) const {
+  if (!is_object()) return nullptr;
+  for (const auto& [k, v] : std::get<Object>(v_)) {
+    if (k == key) return &v;
+  }
+  return nullptr;
+}
+
+Json* Json::Find(std::string_view key) {
+  return const_cast<Json*>(static_cast<const Json*>(this)->Find(key));
+}
+
+const Json& Json::At(std::string_view key) const {
+  const Object& object = as_object();
+  for (const auto& [k, v] : object) {
+    if (k == key) return v;
+  }
+  throw JsonError("key '" + std::string(key) + "' not found");
+}
+
+const Json& Json::At(size_t index) const {
+  const Array& array = as_array();
+  if (index >= array.size()) {
+    throw JsonError("index " + std::to_string(index) + " out of range (size " +
+                    std::to_string(array.size()) + ")");
+  }
+  return array[index];
+}
+
+size_t Json::size() const {
+  if (is_array()) return std::get<Array>(v_).size();
+  if (is_object()) return std::get<Object>(v_).size();
+  return 0;
+}
+
+Json& Json::Set(std::string key, Json value) {
+  if (is_null()) v_ = Object{};
+  Object& object = as_object();
+  for (auto& [k, v] : object) {
+    if (k == key) {
+      v = std::move(value);
+      return *this;
+    }
+  }
+  object.emplace_back(std::move(key), std::move(value));
+  return *this;
+}
+
+Json& Json::Push(Json value) {
+  if (is_null()) v_ = Array{};
+  as_array().push_back(std::move(value));
+  return *this;
+}
+
+// ----- parsing -----------------------------------------------------------------------------------
+
+namespace {
+
+// Python's json module handles roughly a thousand levels before RecursionError; 512 is plenty
+// for real payloads and bounds the recursion of Dump() and of the destructor.
+constexpr int kMaxDepth = 512;
+
+// Python's json.loads keeps the last value of a repeated key at the position of the first.
+void DedupeKeys(Json::Object* object) {
+  const size_t n = object->size();
+  if (n < 2) return;
+  std::vector<bool> dropped(n, false);
+  bool any = false;
+  if (n <= 16) {
+    for (size_t i = 1; i < n; ++i) {
+      for (size_t j = 0; j < i; ++j) {
+        if (!dropped[j] && (*object)[j].first == (*object)[i].first) {
+          (*object)[j].second = std::move((*object)[i].second);
+          dropped[i] = any = true;
+          break;
+        }
+      }
+    }
+  } else {
+    std::unordered_map<std::string_view, size_t> first;
+    first.reserve(n);
+    for (size_t i = 0; i < n; ++i) {
+      auto [it, inserted] = first.emplace((*object)[i].first, i);
+      if (!inserted) {
+        (*object)[it->second].second = std::move((*object)[i].second);
+        dropped[i] = any = true;
+      }
+    }
+  }
+  if (!any) return;
+  size_t out = 0;
+  for (size_t i = 0; i < n; ++i) {
+    if (dropped[i]) continue;
+    if (out != i) (*object)[out] = std::move((*object)[i]);
+    ++out;
+  }
+  object->resize(out);
+}
+
+// Numbers arrive as text (kParseNumbersAsStringsFlag) so that ints and doubles follow Python's
+// rules exactly: int64 when the literal is integral and fits, else a correctly rounded double.
+bool NumberFromText(std::string_view text, Json* out) {
+  if (text == "NaN") {
+    *out = Json(std::numeric_limits<double>::quiet_NaN());
+    return true;
+  }
+  if (text == "Infinity" || text == "-Infinity") {
+    const double inf = std::numeric_limits<double>::infinity();
+    *out = Json(text[0] == '-' ? -inf : inf);
+    return true;
+  }
+  // RapidJSON also takes "Inf", "-NaN"...: Python's json does not.
+  if (text.find_first_of("NI") != std::string_view::npos) return false;
+  const char* first = text.data();
+  const char* last = text.data() + text.size();
+  if (text.find_first_of(".eE") == std::string_view::npos) {
+    int64_t i = 0;
+    auto [ptr, ec] = std::from_chars(first, last, i);
+    if (ec == std::errc() && ptr == last) {
+      *out = Json(i);
+      return true;
+    }
+  }
+  double d = 0.0;
+  auto [ptr, ec] = std::from_chars(first, last, d);
+  if (ptr != last) return false;
+  if (ec == std::errc::result_out_of_range) {
+    // Python's float() gives inf for overflow and (signed) 0.0 for underflow.
+    const bool negative = text[0] == '-';
+    const size_t e = text.find_first_of("eE");
+    const bool tiny = e != std::string_view::npos && e + 1 < text.size() && text[e + 1] == '-';
+    d = tiny ? 0.0 : std::numeric_limits<double>::infinity();
+    if (negative) d = -d;
+  } else if (ec != std::errc()) {
+    return false;
+  }
+  *out = Json(d);
+  return true;
+}
+
+class Builder {
+ public:
+  bool Null() { return Add(Json()); }
+  bool Bool(bool b) { return Add(Json(b)); }
+  // Only RawNumber is called with kParseNumbersAsStringsFlag; these satisfy the interface.
+  bool Int(int i) { return Add(Json(i)); }
+  bool Uint(unsigned u) { return Add(Json(u)); }
+  bool Int64(int64_t i) { return Add(Json(i)); }
+  bool Uint64(uint64_t u) {
+    if (u > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+      return Add(Json(static_cast<double>(u)));
+    }
+    return Add(Json(static_cast<int64_t>(u)));
+  }
+  bool Double(double d) { return Add(Json(d)); }
+  bool RawNumber(const char* str, rapidjson::SizeType length, bool /*copy*/) {
+    Json value;
+    if (!NumberFromText(std::string_view(str, length), &value)) {
+      error_ = "invalid number '" + std::string(str, length) + "'";
+      return false;
+    }
+    return Add(std::move(value));
+  }
+  bool String(const char* str, rapidjson::SizeType length, bool /*copy*/) {
+    return Add(Json(std::string(str, length)));
+  }
+  bool StartObject() { return Open(Json(Json::Object{})); }
+  bool Key(const char* str, rapidjson::SizeType length, bool /*copy*/) {
+    stack_.back().key.assign(str, length);
+    return true;
+  }
+  bool EndObject(rapidjson::SizeType /*count*/) {
+    DedupeKeys(&stack_.back().value.as_object());
+    return Close();
+  }
+  bool StartArray() { return Open(Json(Json::Array{})); }
+  bool EndArray(rapidjson::SizeType /*count*/) { return Close(); }
+
+  Json TakeRoot() { return std::move(root_); }
+  const std::string& error() const { return error_; }
+
+ private:
+  struct Frame {
+    Json value;
+    std::string key;
+  };
+
+  bool Open(Json container) {
+    if (stack_.size() >= static_cast<size_t>(kMaxDepth)) {
+      error_ = "nesting deeper than " + std::to_string(kMaxDepth) + " levels";
+      return false;
+    }
+    stack_.push_back(Frame{std::move(container), {}});
+    return true;
+  }
+  bool Close() {
+    Json done = std::move(stack_.back().value);
+    stack_.pop_back();
+    return Add(std::move(done));
+  }
+  bool Add(Json value) {
+    if (stack_.empty()) {
+      root_ = std::move(value);
+      return true;
+    }
+    Frame& top = stack_.back();
+    if (top.value.is_array()) {
+      top.value.as_array().push_back(std::move(value));
+    } else {
+      top.value.as_object().emplace_back(std::move(top.key), std::move(value));
+      top.key.clear();
+    }
+    return true;
+  }
+
+  std::vector<Frame> stack_;
+  Json root_;
+  std::string error_;
+};
+
+bool IsJsonSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+}  // namespace
+
+Json Json::Parse(std::string_view text) {
+  // Iterative parsing keeps RapidJSON itself off the call stack for hostile nesting; the
+  // builder refuses depth > kMaxDepth. StopWhenDone + our own tail check makes an embedded
+  // NUL after the document an error instead of an end of input.
+  constexpr unsigned kFlags = rapidjson::kParseNanAndInfFlag | rapidjson::kParseFullPrecisionFlag |
+                              rapidjson::kParseNumbersAsStringsFlag |
+                              rapidjson::kParseValidateEncodingFlag |
+                              rapidjson::kParseIterativeFlag | rapidjson::kParseStopWhenDoneFlag;
+  rapidjson::MemoryStream stream(text.data(), text.size());
+  rapidjson::Reader reader;
+  Builder builder;
+  const rapidjson::ParseResult result = reader.Parse<kFlags>(stream, builder);
+  if (result.IsError()) {
+    std::string why = builder.error().empty() ? rapidjson::GetParseError_En(result.Code())
+                                              : builder.error();
+    throw JsonError("invalid JSON at offset " + std::to_string(result.Offset()) + ": " + why);
+  }
+  size_t pos = stream.Tell();
+  while (pos < text.size() && IsJsonSpace(text[pos])) ++pos;
+  if (pos != text.size()) {
+    throw JsonError("invalid JSON at offset " + std::to_string(pos) + ": extra data");
+  }
+  return builder.TakeRoot();
+}
+
+}  // namespace cw

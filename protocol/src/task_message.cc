@@ -1,0 +1,482 @@
+// Decoding kombu's Redis envelope and Celery's task protocol (v2, and v1 mapped onto v2).
+#include "cw/protocol/task_message.h"
+
+#include <zlib.h>
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <exception>
+#include <utility>
+
+#include "cw/protocol/base64.h"
+#include "cw/protocol/python_repr.h"
+#include "cw/protocol/time_format.h"
+#include "text_util.h"
+
+namespace cw::protocol {
+
+namespace {
+
+using Kind = DecodeError::Kind;
+
+// A compressed body may expand to at most this much; a zip bomb fails instead of eating memory.
+constexpr size_t kMaxInflatedBytes = size_t{64} << 20;
+// Celery truncates argsrepr/kwargsrepr to this many characters.
+constexpr size_t kMaxReprChars = 1024;
+
+bool Fail(DecodeError* error, Kind kind, std::string message) {
+  error->kind = kind;
+  error->message = std::move(message);
+  return false;
+}
+
+std::string Lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+/// A string member, or "" when missing, null or of another type (informational fields).
+std::string LooseString(const Json& object, std::string_view key) {
+  const Json* v = object.Find(key);
+  return v != nullptr && v->is_string() ? v->as_string() : std::string();
+}
+
+/// A member's value, or null when missing.
+Json MemberOrNull(const Json& object, std::string_view key) {
+  const Json* v = object.Find(key);
+  return v != nullptr ? *v : Json();
+}
+
+/// A string-or-null member; another type is an invalid task naming the field.
+bool StrictString(const Json& object, std::string_view key, std::string* out, DecodeError* error) {
+  const Json* v = object.Find(key);
+  if (v == nullptr || v->is_null()) {
+    out->clear();
+    return true;
+  }
+  if (!v->is_string()) {
+    return Fail(error, Kind::kInvalidTask,
+                std::string(key) + " must be a string, got " + v->python_type_name());
+  }
+  *out = v->as_string();
+  return true;
+}
+
+std::string TruncateChars(std::string text, size_t max_chars) {
+  size_t pos = 0;
+  size_t chars = 0;
+  while (pos < text.size() && chars < max_chars) {
+    internal::NextCodePoint(text, &pos);
+    ++chars;
+  }
+  if (pos >= text.size()) return text;
+  text.resize(pos);
+  return text + "...";
+}
+
+/// repr(tuple(args)), what Celery puts in argsrepr: "(2, 2)", "(1,)", "()".
+std::string TupleRepr(const Json& args) {
+  std::string inner = PyRepr(args);  // "[...]"
+  inner = inner.substr(1, inner.size() - 2);
+  if (args.size() == 1) inner.push_back(',');
+  return TruncateChars("(" + inner + ")", kMaxReprChars);
+}
+
+/// kombu's ContentDisallowed text: "... of type pickle (application/x-python-serialize)".
+std::string DisallowedMessage(std::string_view content_type) {
+  static constexpr std::array<std::pair<std::string_view, std::string_view>, 3> kNames = {{
+      {"application/x-python-serialize", "pickle"},
+      {"application/x-yaml", "yaml"},
+      {"application/x-msgpack", "msgpack"},
+  }};
+  std::string what;
+  if (content_type.empty()) {
+    what = "unknown (no content-type)";
+  } else {
+    what = std::string(content_type);
+    const std::string lower = Lower(content_type);
+    for (const auto& [type, name] : kNames) {
+      if (lower == type) what = std::string(name) + " (" + std::string(content_type) + ")";
+    }
+  }
+  return "Refusing to deserialize untrusted content of type " + what;
+}
+
+bool IsJsonContentType(const Json& doc, DecodeError* error) {
+  const Json* ct = doc.Find("content-type");
+  const std::string raw = ct != nullptr && ct->is_string() ? ct->as_string() : std::string();
+  const std::string_view type = Trim(std::string_view(raw).substr(0, raw.find(';')));
+  if (Lower(type) == "application/json") return true;
+  return Fail(error, Kind::kContentDisallowed, DisallowedMessage(Trim(raw)));
+}
+
+bool Inflate(std::string_view in, std::string* out, DecodeError* error) {
+  z_stream zs{};
+  if (inflateInit2(&zs, 15 + 32) != Z_OK) {  // 15 + 32: zlib or gzip header, detected
+    return Fail(error, Kind::kDecodeError, "Can't decode message body: zlib init failed");
+  }
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+  zs.avail_in = static_cast<uInt>(in.size());
+  out->clear();
+  char chunk[64 * 1024];
+  int rc = Z_OK;
+  while (rc != Z_STREAM_END) {
+    zs.next_out = reinterpret_cast<Bytef*>(chunk);
+    zs.avail_out = sizeof(chunk);
+    rc = inflate(&zs, Z_NO_FLUSH);
+    if (rc != Z_OK && rc != Z_STREAM_END) break;
+    out->append(chunk, sizeof(chunk) - zs.avail_out);
+    if (out->size() > kMaxInflatedBytes) {
+      inflateEnd(&zs);
+      out->clear();
+      return Fail(error, Kind::kDecodeError,
+                  "Can't decode message body: decompressed size exceeds 64 MiB");
+    }
+    if (rc == Z_OK && zs.avail_in == 0 && zs.avail_out != 0) break;  // truncated input
+  }
+  inflateEnd(&zs);
+  if (rc != Z_STREAM_END) {
+    out->clear();
+    return Fail(error, Kind::kDecodeError, "Can't decode message body: invalid compressed data");
+  }
+  return true;
+}
+
+/// body -> base64 per properties.body_encoding -> decompress per headers.compression -> JSON.
+bool DecodeBody(const Json& doc, const Json& properties, const Json& headers, Json* out,
+                DecodeError* error) {
+  const Json* body = doc.Find("body");
+  if (body == nullptr || !body->is_string()) {
+    return Fail(error, Kind::kDecodeError, "Can't decode message body: body is not a string");
+  }
+  std::string bytes;
+  const Json* encoding = properties.Find("body_encoding");
+  const std::string enc = encoding != nullptr && encoding->is_string() ? Lower(encoding->as_string())
+                                                                      : std::string();
+  if (enc == "base64") {
+    if (!Base64Decode(body->as_string(), &bytes)) {
+      return Fail(error, Kind::kDecodeError, "Can't decode message body: invalid base64");
+    }
+  } else if (enc.empty() || enc == "utf-8" || enc == "utf8") {
+    // kombu >= 5.4 treats "utf-8" as "not encoded"; a missing encoding means the same.
+    bytes = body->as_string();
+  } else {
+    return Fail(error, Kind::kDecodeError, "unsupported body encoding " + enc);
+  }
+  const Json* compression = headers.Find("compression");
+  if (compression != nullptr && !compression->is_null()) {
+    const std::string name = compression->is_string() ? compression->as_string()
+                                                      : compression->Dump();
+    const std::string lower = Lower(name);
+    if (lower != "application/x-gzip" && lower != "gzip" && lower != "zlib") {
+      return Fail(error, Kind::kDecodeError, "unsupported compression " + name);
+    }
+    std::string inflated;
+    if (!Inflate(bytes, &inflated, error)) return false;
+    bytes = std::move(inflated);
+  }
+  try {
+    *out = Json::Parse(bytes);
+  } catch (const JsonError& e) {
+    return Fail(error, Kind::kDecodeError, e.what());
+  }
+  return true;
+}
+
+bool CheckEmbedMember(const Json& value, std::string_view key, bool want_object,
+                      DecodeError* error) {
+  if (value.is_null() || (want_object ? value.is_object() : value.is_array())) return true;
+  return Fail(error, Kind::kInvalidTask,
+              "embed " + std::string(key) + " must be a " + (want_object ? "dict" : "list") +
+                  " or None, got " + value.python_type_name());
+}
+
+/// {"callbacks", "errbacks", "chain", "chord"} in that order (nulls when absent), then any
+/// extra keys the producer added.
+bool NormalizeEmbed(const Json* raw, Json* out, DecodeError* error) {
+  if (raw != nullptr && !raw->is_null() && !raw->is_object()) {
+    return Fail(error, Kind::kInvalidTask,
+                std::string("embed must be a dict, got ") + raw->python_type_name());
+  }
+  static constexpr std::array<std::string_view, 4> kKeys = {"callbacks", "errbacks", "chain",
+                                                            "chord"};
+  Json embed(Json::Object{});
+  for (const std::string_view key : kKeys) {
+    const Json* v = raw != nullptr ? raw->Find(key) : nullptr;
+    Json value = v != nullptr ? *v : Json();
+    if (!CheckEmbedMember(value, key, key == "chord", error)) return false;
+    embed.Set(std::string(key), std::move(value));
+  }
+  if (raw != nullptr && raw->is_object()) {
+    for (const auto& [key, value] : raw->as_object()) {
+      if (std::find(kKeys.begin(), kKeys.end(), key) == kKeys.end()) embed.Set(key, value);
+    }
+  }
+  *out = std::move(embed);
+  return true;
+}
+
+bool ReadTime(const Json& fields, std::string_view key, std::string_view label, std::string* out,
+              DecodeError* error) {
+  if (!StrictString(fields, key, out, error)) return false;
+  if (!out->empty() && !ParseIsoTime(*out)) {
+    return Fail(error, Kind::kInvalidTask,
+                "invalid " + std::string(label) + " value " + PyStrRepr(*out));
+  }
+  return true;
+}
+
+/// The header fields of a task (v2 headers, or a v1 body with the message headers merged).
+bool ReadFields(const Json& fields, TaskMessage* m, DecodeError* error) {
+  if (!StrictString(fields, "shadow", &m->shadow, error) ||
+      !ReadTime(fields, "eta", "ETA", &m->eta, error) ||
+      !ReadTime(fields, "expires", "expires", &m->expires, error) ||
+      !StrictString(fields, "group", &m->group, error) ||
+      !StrictString(fields, "root_id", &m->root_id, error) ||
+      !StrictString(fields, "parent_id", &m->parent_id, error)) {
+    return false;
+  }
+  if (m->root_id.empty()) m->root_id = m->id;
+  if (const Json* gi = fields.Find("group_index"); gi != nullptr && !gi->is_null()) {
+    if (!gi->is_int()) {
+      return Fail(error, Kind::kInvalidTask,
+                  std::string("group_index must be an int, got ") + gi->python_type_name());
+    }
+    m->group_index = gi->as_int();
+  }
+  if (const Json* r = fields.Find("retries"); r != nullptr && !r->is_null()) {
+    if (!r->is_int()) {
+      return Fail(error, Kind::kInvalidTask,
+                  std::string("retries must be an int, got ") + r->python_type_name());
+    }
+    m->retries = r->as_int();
+  }
+  if (const Json* tl = fields.Find("timelimit"); tl != nullptr && !tl->is_null()) {
+    const bool ok = tl->is_array() && tl->size() == 2 &&
+                    std::all_of(tl->as_array().begin(), tl->as_array().end(),
+                                [](const Json& v) { return v.is_null() || v.is_number(); });
+    if (!ok) {
+      return Fail(error, Kind::kInvalidTask,
+                  "timelimit must be [hard, soft] numbers or None, got " + PyRepr(*tl));
+    }
+    if (!(*tl)[0].is_null()) m->time_limit = (*tl)[0].as_double();
+    if (!(*tl)[1].is_null()) m->soft_time_limit = (*tl)[1].as_double();
+  }
+  if (const Json* ir = fields.Find("ignore_result"); ir != nullptr && !ir->is_null()) {
+    if (!ir->is_bool()) {
+      return Fail(error, Kind::kInvalidTask,
+                  std::string("ignore_result must be a bool, got ") + ir->python_type_name());
+    }
+    m->ignore_result = ir->as_bool();
+  }
+  const Json* argsrepr = fields.Find("argsrepr");
+  const Json* kwargsrepr = fields.Find("kwargsrepr");
+  m->argsrepr = argsrepr != nullptr && argsrepr->is_string() ? argsrepr->as_string()
+                                                             : TupleRepr(m->args);
+  m->kwargsrepr = kwargsrepr != nullptr && kwargsrepr->is_string()
+                      ? kwargsrepr->as_string()
+                      : PyReprTruncated(m->kwargs, kMaxReprChars);
+  m->origin = LooseString(fields, "origin");
+  return true;
+}
+
+/// Takes id and task, so that every later error can name them.
+bool ReadIdentity(const Json* id, const Json* task, TaskMessage* m, DecodeError* error) {
+  if (id != nullptr && id->is_string()) error->task_id = id->as_string();
+  if (task != nullptr && task->is_string()) error->task_name = task->as_string();
+  if (id == nullptr || id->is_null()) return Fail(error, Kind::kInvalidTask, "task id missing");
+  if (!id->is_string()) {
+    return Fail(error, Kind::kInvalidTask,
+                std::string("id must be a string, got ") + id->python_type_name());
+  }
+  if (task == nullptr || !task->is_string()) {
+    return Fail(error, Kind::kInvalidTask,
+                std::string("task must be a string, got ") +
+                    (task != nullptr ? task->python_type_name() : "nothing"));
+  }
+  if (id->as_string().empty()) return Fail(error, Kind::kInvalidTask, "empty task id");
+  if (task->as_string().empty()) return Fail(error, Kind::kInvalidTask, "empty task name");
+  m->id = id->as_string();
+  m->task = task->as_string();
+  return true;
+}
+
+bool CheckArgs(const Json& args, const Json& kwargs, DecodeError* error) {
+  if (!args.is_array()) {
+    return Fail(error, Kind::kInvalidTask,
+                std::string("Task positional arguments must be a list, got ") +
+                    args.python_type_name());
+  }
+  if (!kwargs.is_object()) {
+    return Fail(error, Kind::kInvalidTask, "Task keyword arguments must be a mapping");
+  }
+  return true;
+}
+
+Json DeliveryInfo(const Envelope& env, const Json& properties, const Json& headers) {
+  Json redelivered;
+  const Json* di = properties.Find("delivery_info");
+  const Json* r = di != nullptr ? di->Find("redelivered") : nullptr;
+  if (r == nullptr || !r->is_bool()) r = headers.Find("redelivered");
+  if (r != nullptr && r->is_bool()) redelivered = *r;
+  return Json::MakeObject({{"exchange", env.exchange},
+                           {"routing_key", env.routing_key},
+                           {"priority", env.priority},
+                           {"redelivered", std::move(redelivered)}});
+}
+
+bool DecodeV2(const Json& doc, const Json& properties, const Json& headers, TaskMessage* m,
+              DecodeError* error) {
+  const Json* id = headers.Find("id");
+  if (id == nullptr || id->is_null()) id = properties.Find("correlation_id");
+  if (!ReadIdentity(id, headers.Find("task"), m, error)) return false;
+  if (!IsJsonContentType(doc, error)) return false;
+  Json body;
+  if (!DecodeBody(doc, properties, headers, &body, error)) return false;
+  // Celery writes [args, kwargs, embed]; very old producers omitted embed.
+  if (!body.is_array() || (body.size() != 2 && body.size() != 3)) {
+    std::string got = body.python_type_name();
+    if (body.is_array()) got += " of " + std::to_string(body.size());
+    return Fail(error, Kind::kInvalidTask, "task body must be [args, kwargs, embed], got " + got);
+  }
+  Json::Array& parts = body.as_array();
+  if (!CheckArgs(parts[0], parts[1], error)) return false;
+  if (!NormalizeEmbed(parts.size() == 3 ? &parts[2] : nullptr, &m->embed, error)) return false;
+  m->protocol = 2;
+  m->args = std::move(parts[0]);
+  m->kwargs = std::move(parts[1]);
+  m->headers = headers;
+  return ReadFields(headers, m, error);
+}
+
+bool DecodeV1(const Json& doc, const Json& properties, const Json& headers, TaskMessage* m,
+              DecodeError* error) {
+  // Everything lives in the body; only the correlation id can name the task before decoding.
+  const Json* correlation = properties.Find("correlation_id");
+  if (correlation != nullptr && correlation->is_string()) error->task_id = correlation->as_string();
+  if (!IsJsonContentType(doc, error)) return false;
+  Json body;
+  if (!DecodeBody(doc, properties, headers, &body, error)) return false;
+  if (!body.is_object() || body.Find("task") == nullptr) {
+    return Fail(error, Kind::kInvalidTask, "unknown message");
+  }
+  const Json* id = body.Find("id");
+  if (id == nullptr || id->is_null()) id = correlation;
+  if (!ReadIdentity(id, body.Find("task"), m, error)) return false;
+  // Celery's v1 -> v2 mapping: missing args/kwargs are empty, "taskset" is the group, there is
+  // no chain, and the message headers override body fields.
+  const Json* args = body.Find("args");
+  const Json* kwargs = body.Find("kwargs");
+  m->args = args != nullptr ? *args : Json(Json::Array{});
+  m->kwargs = kwargs != nullptr ? *kwargs : Json(Json::Object{});
+  if (!CheckArgs(m->args, m->kwargs, error)) return false;
+  Json embed_raw = Json::MakeObject({{"callbacks", MemberOrNull(body, "callbacks")},
+                                     {"errbacks", MemberOrNull(body, "errbacks")},
+                                     {"chain", nullptr},
+                                     {"chord", MemberOrNull(body, "chord")}});
+  if (!NormalizeEmbed(&embed_raw, &m->embed, error)) return false;
+  Json fields = body;
+  if (const Json* taskset = body.Find("taskset"); taskset != nullptr && !taskset->is_null()) {
+    fields.Set("group", *taskset);
+  }
+  for (const auto& [key, value] : headers.as_object()) fields.Set(key, value);
+  m->protocol = 1;
+  m->headers = headers;
+  return ReadFields(fields, m, error);
+}
+
+}  // namespace
+
+std::optional<Envelope> ParseEnvelope(std::string_view text, std::string* error) {
+  std::string ignored;
+  if (error == nullptr) error = &ignored;
+  error->clear();
+  try {
+    Envelope env;
+    env.doc = Json::Parse(text);
+    if (!env.doc.is_object()) {
+      *error = std::string("envelope is not a JSON object (got ") +
+               env.doc.python_type_name() + ")";
+      return std::nullopt;
+    }
+    const Json* properties = env.doc.Find("properties");
+    if (properties == nullptr) return env;
+    env.delivery_tag = LooseString(*properties, "delivery_tag");
+    if (const Json* di = properties->Find("delivery_info"); di != nullptr) {
+      env.exchange = LooseString(*di, "exchange");
+      env.routing_key = LooseString(*di, "routing_key");
+    }
+    // kombu clamps to 0..9 and treats a non-integer priority as 0.
+    if (const Json* p = properties->Find("priority"); p != nullptr && p->is_int()) {
+      env.priority = static_cast<int>(std::clamp<int64_t>(p->as_int(), 0, 9));
+    }
+    return env;
+  } catch (const std::exception& e) {
+    *error = std::string("invalid envelope: ") + e.what();
+    return std::nullopt;
+  }
+}
+
+std::optional<TaskMessage> DecodeTaskMessage(const Envelope& env, DecodeError* error) {
+  DecodeError ignored;
+  if (error == nullptr) error = &ignored;
+  *error = DecodeError{};
+  try {
+    const Json& doc = env.doc;
+    if (!doc.is_object()) {
+      Fail(error, Kind::kInvalidTask, "unknown message");
+      return std::nullopt;
+    }
+    // Celery handles headers that are not a mapping as an "unknown message"; a missing or
+    // null headers field is an empty mapping, which makes the message protocol v1.
+    Json headers(Json::Object{});
+    if (const Json* h = doc.Find("headers"); h != nullptr && !h->is_null()) {
+      if (!h->is_object()) {
+        Fail(error, Kind::kInvalidTask, "unknown message");
+        return std::nullopt;
+      }
+      headers = *h;
+    }
+    const Json* p = doc.Find("properties");
+    const Json properties = p != nullptr && p->is_object() ? *p : Json(Json::Object{});
+    TaskMessage m;
+    const bool ok = headers.Find("task") != nullptr
+                        ? DecodeV2(doc, properties, headers, &m, error)
+                        : DecodeV1(doc, properties, headers, &m, error);
+    if (!ok) return std::nullopt;
+    DecodeTypeMarkers(m.args);
+    DecodeTypeMarkers(m.kwargs);
+    DecodeTypeMarkers(m.embed);
+    m.reply_to = LooseString(properties, "reply_to");
+    m.correlation_id = LooseString(properties, "correlation_id");
+    m.delivery_info = DeliveryInfo(env, properties, headers);
+    *error = DecodeError{};
+    return m;
+  } catch (const std::exception& e) {
+    Fail(error, Kind::kDecodeError, e.what());
+    return std::nullopt;
+  }
+}
+
+const char* DecodeError::exc_module() const {
+  return kind == Kind::kInvalidTask ? "celery.exceptions" : "kombu.exceptions";
+}
+
+const char* DecodeError::exc_type() const {
+  switch (kind) {
+    case Kind::kContentDisallowed: return "ContentDisallowed";
+    case Kind::kDecodeError: return "DecodeError";
+    case Kind::kInvalidTask: return "InvalidTaskError";
+  }
+  return "DecodeError";
+}
+
+}  // namespace cw::protocol

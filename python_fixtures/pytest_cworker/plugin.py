@@ -1,0 +1,283 @@
+"""pytest fixtures and hooks for testing cworker against real Redis and real Celery.
+
+Load with ``pytest_plugins = ["pytest_cworker.plugin"]`` or ``from pytest_cworker.plugin
+import *`` in a conftest (``python_fixtures/`` must be on ``sys.path``).
+
+Scopes, in the spirit of Dragonfly's ``df_factory``:
+
+* ``redis_server`` (session): one private redis-server; broker db 0, results db 1.
+* ``clean_redis`` (autouse, function): FLUSHALL before each test; after it, asserts that
+  no message was left in ``unacked``/``unacked_index``.
+* ``cworker`` (function): a factory; workers it started are stopped after the test and
+  must exit 0 without sanitizer reports.
+* ``worker`` (function): one default worker shared by a test module (restarted if a test
+  killed it); for tests that only send tasks.
+* ``celery_app`` / ``tasks`` (session): the Python twin module configured for that Redis.
+"""
+
+import importlib
+import os
+import sys
+
+import pytest
+
+from .redis_server import BROKER_DB, RESULT_DB, RedisServer
+from .waiting import WaitTimeout, wait_until
+from .worker import (
+    CworkerFactory,
+    is_reference_worker,
+    resolve_binary,
+    task_library_dir,
+)
+
+RESULT_TIMEOUT = float(os.environ.get("CW_TEST_RESULT_TIMEOUT", "20"))
+READY_TIMEOUT = float(os.environ.get("CW_TEST_READY_TIMEOUT", "30"))
+_REPORTED = pytest.StashKey[list]()
+
+
+def _attach(item, handle, since=0):
+    """Remember that ``item`` used ``handle`` (its log from ``since`` goes in a failure report)."""
+    item.stash.setdefault(_REPORTED, []).append((handle, since))
+
+
+# --- hooks ------------------------------------------------------------------------------
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: takes seconds (shutdown, reconnect); still run")
+    config.addinivalue_line(
+        "markers", "cworker_only: behaviour cworker defines differently from Python Celery"
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    if not is_reference_worker(resolve_binary()):
+        return
+    skip = pytest.mark.skip(reason="cworker-specific behaviour (reference worker in use)")
+    for item in items:
+        if "cworker_only" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """On a failing test (or fixture), append the logs of the workers it used."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed:
+        for handle, since in item.stash.get(_REPORTED, []):
+            report.sections.append((f"cworker {handle.name} output", handle.describe(since)))
+
+
+# --- Redis ------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def redis_server():
+    """A redis-server on a free 127.0.0.1 port, answering PING, for the whole session.
+
+    Has ``port``, ``url(db)``, ``client(db)`` and ``flushall()``; killed at the end.
+    """
+    with RedisServer() as server:
+        yield server
+
+
+@pytest.fixture
+def redis_factory():
+    """Start extra redis-servers (``redis_factory(port=None)``); all killed after the test."""
+    servers = []
+
+    def start(port=None):
+        server = RedisServer(port=port).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def broker(redis_server):
+    """``redis.Redis`` client on the broker database (db 0), decoded replies off."""
+    with redis_server.client(BROKER_DB) as client:
+        yield client
+
+
+@pytest.fixture
+def results(redis_server):
+    """``redis.Redis`` client on the result database (db 1)."""
+    with redis_server.client(RESULT_DB) as client:
+        yield client
+
+
+def unacked_state(client):
+    """``(HLEN unacked, ZCARD unacked_index)`` on the broker database."""
+    return client.hlen("unacked"), client.zcard("unacked_index")
+
+
+def wait_unacked_empty(client, timeout=5.0):
+    """Wait until the broker holds no unacknowledged message; fail with what remains."""
+    wait_until(
+        lambda: unacked_state(client) == (0, 0),
+        timeout,
+        message=lambda: f"messages left unacked: {client.hgetall('unacked')!r}, "
+        f"index {client.zrange('unacked_index', 0, -1, withscores=True)!r}",
+    )
+
+
+@pytest.fixture(autouse=True)
+def clean_redis(redis_server):
+    """Every test starts with empty databases and must end with nothing in ``unacked``.
+
+    Torn down after the test's workers were stopped, so a leftover is a real leak (a
+    worker still running from the module-shared ``worker`` gets 5 s to ack).
+    """
+    redis_server.flushall()
+    yield
+    with redis_server.client(BROKER_DB) as client:
+        wait_unacked_empty(client)
+
+
+# --- Celery client ----------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def celery_app(redis_server):
+    """The twin module's Celery app, publishing to ``redis_server`` db 0, results in db 1.
+
+    Results expire after 86400 s (Celery's default, set explicitly).
+    """
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if here not in sys.path:
+        sys.path.insert(0, here)
+    os.environ["CELERY_BROKER_URL"] = redis_server.url(BROKER_DB)
+    os.environ["CELERY_RESULT_BACKEND"] = redis_server.url(RESULT_DB)
+    if "tasks" in sys.modules:
+        tasks_module = importlib.reload(sys.modules["tasks"])
+    else:
+        tasks_module = importlib.import_module("tasks")
+    app = tasks_module.app
+    app.conf.update(
+        result_expires=86400,
+        broker_connection_timeout=5,
+        broker_connection_max_retries=3,
+        redis_socket_timeout=30,
+        redis_socket_connect_timeout=5,
+    )
+    yield app
+    app.close()
+
+
+@pytest.fixture(scope="session")
+def tasks(celery_app):
+    """The twin ``tasks`` module itself (``tasks.add.delay(2, 2)``, ``tasks.add(2, 2)``)."""
+    return sys.modules["tasks"]
+
+
+# --- workers ----------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def cworker_binary():
+    """Absolute path of the worker under test; the session fails if it is missing."""
+    binary = resolve_binary()
+    if not os.access(binary, os.X_OK):
+        pytest.fail(
+            f"worker binary {binary} not found: build it (scripts/build.sh) or set CWORKER_BIN",
+            pytrace=False,
+        )
+    if not is_reference_worker(binary):
+        lib = os.path.join(task_library_dir(binary), "libtasks.so")
+        if not os.path.exists(lib):
+            pytest.fail(f"example task library {lib} not found", pytrace=False)
+    return binary
+
+
+@pytest.fixture(scope="session")
+def reference_mode(cworker_binary):
+    """True when the tests run against the Python Celery stand-in, not cworker."""
+    return is_reference_worker(cworker_binary)
+
+
+def _finish(factory):
+    """Stop a factory's workers; return failure descriptions (bad exit, sanitizer report)."""
+    problems = []
+    codes = factory.close()
+    for handle in factory.handles:
+        if handle in codes and codes[handle] != 0:
+            problems.append(
+                f"worker {handle.name} exited with {codes[handle]} on SIGTERM (expected 0)"
+            )
+        reports = handle.sanitizer_reports()
+        if reports:
+            problems.append(f"worker {handle.name} sanitizer report: {reports[:5]}")
+    return problems
+
+
+@pytest.fixture
+def cworker(request, cworker_binary, redis_server, tmp_path):
+    """Factory: ``cworker.start(*args, env=None, queues=None, wait_ready=True, ...)``.
+
+    Each worker logs to files under the test's tmp dir (shown when the test fails) and is
+    warm-stopped after the test, which then must exit 0 and print no sanitizer report.
+    """
+    factory = CworkerFactory(
+        cworker_binary, str(tmp_path), redis_server.url(BROKER_DB), redis_server.url(RESULT_DB)
+    )
+    original_start = factory.start
+
+    def start(*args, **kwargs):
+        kwargs.setdefault("ready_timeout", READY_TIMEOUT)
+        handle = original_start(*args, **kwargs)
+        _attach(request.node, handle)
+        return handle
+
+    factory.start = start
+    yield factory
+    problems = _finish(factory)
+    if problems:
+        pytest.fail("\n".join(problems), pytrace=False)
+
+
+@pytest.fixture(scope="module")
+def _module_worker(cworker_binary, redis_server, tmp_path_factory):
+    """Holder of the module-shared default worker (started lazily by ``worker``)."""
+    factory = CworkerFactory(
+        cworker_binary,
+        str(tmp_path_factory.mktemp("shared-worker")),
+        redis_server.url(BROKER_DB),
+        redis_server.url(RESULT_DB),
+    )
+    yield factory
+    problems = _finish(factory)
+    if problems:
+        pytest.fail("\n".join(problems), pytrace=False)
+
+
+@pytest.fixture
+def worker(request, _module_worker, redis_server):
+    """A ready default worker (``-P solo -c 1``, queue ``celery``), shared by the module.
+
+    Restarted when a previous test left it dead; a test that kills it fails in teardown.
+    """
+    live = [h for h in _module_worker.handles if h.is_alive()]
+    handle = live[-1] if live else _module_worker.start(ready_timeout=READY_TIMEOUT)
+    _attach(request.node, handle, handle.log_mark())
+    yield handle
+    if not handle.is_alive():
+        pytest.fail(f"the shared worker died during the test:\n{handle.describe()}", pytrace=False)
+
+
+__all__ = [
+    "RESULT_TIMEOUT",
+    "WaitTimeout",
+    "broker",
+    "celery_app",
+    "clean_redis",
+    "cworker",
+    "cworker_binary",
+    "pytest_collection_modifyitems",
+    "pytest_configure",
+    "pytest_runtest_makereport",
+    "redis_factory",
+    "redis_server",
+    "reference_mode",
+    "results",
+    "tasks",
+    "wait_unacked_empty",
+    "worker",
+    "_module_worker",
+]

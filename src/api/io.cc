@@ -1,0 +1,18 @@
+#include <cworker/io.h>
+
+#include <cstdlib>
+#include <thread>
+
+namespace cw {
+
+void SleepFor(std::chrono::duration<double> duration) {
+  if (duration.count() <= 0) return;
+  std::this_thread::sleep_for(duration);
+}
+
+std::string GetEnv(const char* name, const std::string& fallback) {
+  const char* value = std::getenv(name);  // NOLINT(concurrency-mt-unsafe): read-only use
+  return (value != nullptr && *value != '\0') ? std::string(value) : fallback;
+}
+
+}  // namespace cw

@@ -1,0 +1,187 @@
+// The consumer half of kombu's Redis transport (kombu/transport/redis.py in Python), rewritten
+// against a blocking redis::Connection:
+//   Declare  -> SADD of the binding rows, as queue_declare/queue_bind do
+//   Fetch    -> BRPOP over queue x priority keys, then MULTI {ZADD unacked_index; HSET unacked}
+//   Ack      -> MULTI {ZREM unacked_index; HDEL unacked}
+//   Restore  -> WATCH unacked; HGET; MULTI {ZREM; HDEL; RPUSH|LPUSH}
+// Between BRPOP and the MULTI a crash loses the message, exactly as in kombu (window L1 of the
+// protocol reference); closing it with a server-side pop script is planned with the
+// reliability work.
+#include "broker/redis_transport.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include <spdlog/spdlog.h>
+
+#include <cw/protocol/keys.h>
+#include <cw/protocol/task_message.h>
+#include <cworker/json.h>
+
+#include "util/uuid.h"
+
+namespace cw::broker {
+namespace p = cw::protocol;
+
+RedisTransport::RedisTransport(redis::Url url, std::vector<std::string> queues,
+                               const std::atomic<bool>* fetch_stop,
+                               const std::atomic<bool>* hard_stop)
+    : conn_(std::move(url), "broker"),
+      queues_(std::move(queues)),
+      cycle_(queues_),
+      fetch_stop_(fetch_stop),
+      hard_stop_(hard_stop) {}
+
+void RedisTransport::Declare() {
+  conn_.Retrying(
+      [&](redis::Connection& c) {
+        c.Connect();
+        for (const std::string& q : queues_) {
+          const std::string key = p::BindingKey(q);
+          const std::string row = p::BindingRow(q, "", q);
+          c.Call({"SADD", key, row});
+        }
+        return 0;
+      },
+      fetch_stop_);
+}
+
+std::vector<std::string> RedisTransport::BrpopKeys() const {
+  std::vector<std::string> keys;
+  for (int step : p::kPrioritySteps) {
+    for (const std::string& q : cycle_) keys.push_back(p::QueueKey(q, step));
+  }
+  return keys;
+}
+
+std::optional<Delivery> RedisTransport::Fetch(double timeout_s) {
+  const std::vector<std::string> keys = BrpopKeys();
+  std::vector<std::string_view> argv = {"BRPOP"};
+  argv.insert(argv.end(), keys.begin(), keys.end());
+  // Redis >= 6 takes a fractional timeout; 0 would mean "forever".
+  const std::string timeout = fmt::format("{:.3f}", std::max(0.001, timeout_s));
+  argv.push_back(timeout);
+  const redis::Reply reply = conn_.CallRetrying(argv, fetch_stop_);
+  if (reply.is_nil() || !reply.is_array() || reply.size() != 2) {
+    if (reply.is_error()) spdlog::error("BRPOP failed: {}", reply.str());
+    return std::nullopt;
+  }
+  Delivery d;
+  d.queue = std::string(p::QueueOfKey(reply.at(0).str()));
+  d.payload = std::string(reply.at(1).str());
+
+  // kombu's round robin: the queue that just delivered goes to the end of the cycle.
+  if (auto it = std::find(cycle_.begin(), cycle_.end(), d.queue); it != cycle_.end()) {
+    std::rotate(it, it + 1, cycle_.end());
+  }
+
+  std::string error;
+  std::optional<p::Envelope> env = p::ParseEnvelope(d.payload, &error);
+  if (!env) {
+    d.error = error;
+    return d;  // not a message: there is no tag to record it under
+  }
+  d.envelope_ok = true;
+  d.tag = env->delivery_tag;
+  d.envelope = std::move(*env);
+  if (d.tag.empty()) {
+    // kombu would fail on such a message; give it a tag so it can be acked and restored.
+    d.tag = util::Uuid4();
+    Json* props = d.envelope.doc.Find("properties");
+    if (props == nullptr || !props->is_object()) {
+      props = &d.envelope.doc.Set("properties", Json::Object{});
+    }
+    props->Set("delivery_tag", d.tag);
+    d.envelope.delivery_tag = d.tag;
+    d.payload = d.envelope.doc.Dump();
+  }
+  Register(d, d.envelope.exchange,
+           d.envelope.routing_key.empty() ? d.queue : d.envelope.routing_key);
+  return d;
+}
+
+void RedisTransport::Register(Delivery& d, const std::string& exchange,
+                              const std::string& routing_key) {
+  const double now =
+      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  const std::string score = fmt::format("{:.6f}", now);
+  // kombu stores [message, exchange, routing_key]; the payload is JSON text already.
+  const std::string entry =
+      "[" + d.payload + ", " + Json(exchange).Dump() + ", " + Json(routing_key).Dump() + "]";
+  conn_.Retrying(
+      [&](redis::Connection& c) {
+        return c.Pipeline({{"MULTI"},
+                           {"ZADD", p::kUnackedIndexKey, score, d.tag},
+                           {"HSET", p::kUnackedKey, d.tag, entry},
+                           {"EXEC"}});
+      },
+      hard_stop_);
+}
+
+void RedisTransport::Ack(const std::string& tag) {
+  conn_.Retrying(
+      [&](redis::Connection& c) {
+        return c.Pipeline({{"MULTI"},
+                           {"ZREM", p::kUnackedIndexKey, tag},
+                           {"HDEL", p::kUnackedKey, tag},
+                           {"EXEC"}});
+      },
+      hard_stop_);
+}
+
+bool RedisTransport::Restore(const std::string& tag, bool leftmost) {
+  return conn_.Retrying(
+      [&](redis::Connection& c) {
+        for (int attempt = 0; attempt < 10; ++attempt) {
+          c.Call({"WATCH", p::kUnackedKey});
+          const redis::Reply stored = c.Call({"HGET", p::kUnackedKey, tag});
+          if (stored.is_nil() || !stored.is_string()) {
+            c.Call({"UNWATCH"});
+            c.Pipeline({{"MULTI"},
+                        {"ZREM", p::kUnackedIndexKey, tag},
+                        {"HDEL", p::kUnackedKey, tag},
+                        {"EXEC"}});
+            return false;
+          }
+          std::string payload;
+          std::string queue_key;
+          try {
+            const Json entry = Json::Parse(stored.str());
+            Json env = entry.At(size_t{0});
+            const std::string routing_key =
+                entry.size() > 2 && entry.At(size_t{2}).is_string() ? entry.At(size_t{2}).as_string()
+                                                                     : std::string(p::kDefaultQueue);
+            // Mark it redelivered where kombu does: a header and the delivery_info flag.
+            Json* headers = env.Find("headers");
+            if (headers != nullptr && headers->is_object()) headers->Set("redelivered", true);
+            int priority = 0;
+            if (Json* props = env.Find("properties"); props != nullptr && props->is_object()) {
+              if (Json* di = props->Find("delivery_info"); di != nullptr && di->is_object()) {
+                di->Set("redelivered", true);
+              }
+              if (const Json* pr = props->Find("priority"); pr != nullptr && pr->is_int()) {
+                priority = static_cast<int>(pr->as_int());
+              }
+            }
+            payload = env.Dump();
+            // The anonymous exchange routes by queue name; kombu >= 5.4 keeps the priority.
+            queue_key = p::QueueKey(routing_key, priority);
+          } catch (const JsonError& e) {
+            spdlog::error("Cannot restore message {}: unreadable unacked entry ({})", tag, e.what());
+            c.Call({"UNWATCH"});
+            return false;
+          }
+          const auto replies = c.Pipeline({{"MULTI"},
+                                           {"ZREM", p::kUnackedIndexKey, tag},
+                                           {"HDEL", p::kUnackedKey, tag},
+                                           {leftmost ? "LPUSH" : "RPUSH", queue_key, payload},
+                                           {"EXEC"}});
+          if (!replies.back().is_nil()) return true;  // EXEC nil: `unacked` changed, try again
+        }
+        spdlog::error("Cannot restore message {}: unacked kept changing", tag);
+        return false;
+      },
+      hard_stop_);
+}
+
+}  // namespace cw::broker

@@ -1,0 +1,66 @@
+// kombu's Redis transport, as a consumer sees it: queues as lists (one per priority step),
+// acknowledgement emulated with the `unacked` hash and `unacked_index` zset, restores that put
+// a message back where kombu would. The data layout is kombu's exactly, so a Python worker can
+// restore what a dead cworker held, and the reverse.
+#pragma once
+
+#include <atomic>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <cw/protocol/task_message.h>
+
+#include "redis/connection.h"
+
+namespace cw::broker {
+
+/// One message popped from a queue and recorded in `unacked`.
+struct Delivery {
+  std::string payload;    ///< the envelope text as stored in `unacked`
+  std::string queue;      ///< queue it came from (priority suffix stripped)
+  std::string tag;        ///< delivery tag (the field in `unacked`)
+  bool envelope_ok = false;  ///< false: not a JSON object; it was dropped, never registered
+  std::string error;         ///< why, when !envelope_ok
+  protocol::Envelope envelope;  ///< parsed, when envelope_ok
+};
+
+class RedisTransport {
+ public:
+  /// While Redis is unreachable, Fetch and Declare give up when `*fetch_stop` is raised (warm
+  /// shutdown); acks and restores keep retrying until `*hard_stop` (cold shutdown).
+  RedisTransport(redis::Url url, std::vector<std::string> queues,
+                 const std::atomic<bool>* fetch_stop, const std::atomic<bool>* hard_stop);
+
+  const std::vector<std::string>& queues() const { return queues_; }
+  const redis::Url& url() const { return conn_.url(); }
+
+  /// Connects and binds the queues as a kombu consumer declares them (SADD
+  /// _kombu.binding.<q> "<q>\x06\x16\x06\x16<q>"). Retries until Redis answers.
+  void Declare();
+
+  /// Waits up to `timeout_s` (at least 1 ms) for a message on any queue,
+  /// in kombu's key order (every queue's priority-0 list first, ...). A message is recorded in
+  /// unacked/unacked_index before it is returned. nullopt on timeout.
+  std::optional<Delivery> Fetch(double timeout_s);
+
+  /// Removes the message from unacked/unacked_index (kombu's ack and reject-without-requeue).
+  void Ack(const std::string& tag);
+
+  /// Puts an unacked message back on its queue, marked redelivered, and forgets it: RPUSH (it
+  /// is consumed next) for restores, LPUSH (consumed last) for reject-with-requeue, into the
+  /// message's priority list. Returns false when the tag was not in `unacked` any more.
+  bool Restore(const std::string& tag, bool leftmost);
+
+ private:
+  std::vector<std::string> BrpopKeys() const;
+  void Register(Delivery& d, const std::string& exchange, const std::string& routing_key);
+
+  redis::Connection conn_;
+  std::vector<std::string> queues_;
+  std::vector<std::string> cycle_;  ///< queue order for the next BRPOP (round robin)
+  const std::atomic<bool>* fetch_stop_;
+  const std::atomic<bool>* hard_stop_;
+};
+
+}  // namespace cw::broker

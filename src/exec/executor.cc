@@ -1,0 +1,100 @@
+#include "exec/executor.h"
+
+#include <cxxabi.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <memory>
+#include <new>
+#include <typeinfo>
+
+#include <cw/protocol/python_repr.h>
+
+namespace cw::exec {
+namespace {
+
+std::string Demangle(const char* name) {
+  int status = 0;
+  std::unique_ptr<char, void (*)(void*)> out(abi::__cxa_demangle(name, nullptr, nullptr, &status),
+                                            &std::free);
+  return status == 0 && out ? std::string(out.get()) : std::string(name);
+}
+
+// Python's str(exc): the single argument itself, else the repr of the args tuple.
+std::string PyStr(const Json& args) {
+  if (args.is_array() && args.size() == 1) {
+    const Json& only = args.At(size_t{0});
+    return only.is_string() ? only.as_string() : protocol::PyRepr(only);
+  }
+  if (!args.is_array() || args.empty()) return "";
+  std::string out = "(";
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (i > 0) out += ", ";
+    out += protocol::PyRepr(args.At(i));
+  }
+  return out + ")";
+}
+
+// A traceback in Python's layout so AsyncResult.traceback reads naturally; the frame names
+// the C++ task because there is no Python frame to show.
+std::string Traceback(const std::string& where, const protocol::ExceptionInfo& exc) {
+  const std::string qualified =
+      exc.exc_module == "builtins" ? exc.exc_type : exc.exc_module + "." + exc.exc_type;
+  const std::string text = PyStr(exc.exc_message);
+  return "Traceback (most recent call last):\n  File \"<cworker>\", in " + where +
+         "\n" + qualified + (text.empty() ? "" : ": " + text) + "\n";
+}
+
+Outcome Failure(const std::string& where, std::string module, std::string type, Json args) {
+  Outcome out;
+  out.kind = OutcomeKind::kFailure;
+  out.exception.exc_module = std::move(module);
+  out.exception.exc_type = std::move(type);
+  out.exception.exc_message = std::move(args);
+  out.exception_repr =
+      protocol::PyExceptionRepr(out.exception.exc_type, out.exception.exc_message);
+  if (!where.empty()) out.traceback = Traceback(where, out.exception);
+  return out;
+}
+
+}  // namespace
+
+Outcome FailureOutcome(std::string exc_module, std::string exc_type, Json exc_args,
+                       bool with_traceback) {
+  return Failure(with_traceback ? "<worker>" : "", std::move(exc_module), std::move(exc_type),
+                 std::move(exc_args));
+}
+
+Outcome Execute(const TaskDescriptor& task, const RequestInfo& request, const Json& args,
+                const Json& kwargs) {
+  const std::string where = task.name + " (C++ task " + task.short_name + ")";
+  const auto start = std::chrono::steady_clock::now();
+  Outcome out;
+  try {
+    TaskContext ctx(request);
+    out.result = task.invoke(ctx, args, kwargs, task);
+    out.kind = OutcomeKind::kSuccess;
+  } catch (const TaskError& e) {
+    out = Failure(where, e.exc_module(), e.exc_type(), e.exc_args());
+  } catch (const Reject& r) {
+    out.kind = OutcomeKind::kReject;
+    out.requeue = r.requeue;
+  } catch (const Ignore&) {
+    out.kind = OutcomeKind::kIgnore;
+  } catch (const std::bad_alloc&) {
+    out = Failure(where, "builtins", "MemoryError", Json::Array{});
+  } catch (const std::exception& e) {
+    // Any other C++ exception: RuntimeError naming the C++ type, so it is still diagnosable
+    // from Python.
+    out = Failure(where, "builtins", "RuntimeError",
+                  Json::MakeArray({Demangle(typeid(e).name()) + ": " + e.what()}));
+  } catch (...) {
+    out = Failure(where, "builtins", "RuntimeError",
+                  Json::MakeArray({"unknown C++ exception"}));
+  }
+  out.runtime_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return out;
+}
+
+}  // namespace cw::exec

@@ -1,0 +1,37 @@
+// Running one task call: bind arguments, invoke, and turn whatever happened into an Outcome.
+// This is the single place where exceptions from user task code are caught. No IO.
+#pragma once
+
+#include <string>
+
+#include <cw/protocol/result_meta.h>
+#include <cworker/task.h>
+
+namespace cw::exec {
+
+enum class OutcomeKind {
+  kSuccess,  ///< returned: `result` holds the value
+  kFailure,  ///< raised: `exception`, `traceback`, `exception_repr`
+  kReject,   ///< threw cw::Reject: no state stored; `requeue` says where the message goes
+  kIgnore,   ///< threw cw::Ignore: no state stored, message acked
+};
+
+struct Outcome {
+  OutcomeKind kind = OutcomeKind::kSuccess;
+  Json result;
+  protocol::ExceptionInfo exception;
+  std::string traceback;       ///< Python-style text for the FAILURE record
+  std::string exception_repr;  ///< ValueError('boom'), for logs and events
+  bool requeue = false;
+  double runtime_s = 0;  ///< wall time of the call
+};
+
+/// Calls `task` with the request's args (JSON array) and kwargs (JSON object).
+Outcome Execute(const TaskDescriptor& task, const RequestInfo& request, const Json& args,
+                const Json& kwargs);
+
+/// A FAILURE outcome for an error raised outside the task (unregistered task, bad message).
+Outcome FailureOutcome(std::string exc_module, std::string exc_type, Json exc_args,
+                       bool with_traceback);
+
+}  // namespace cw::exec

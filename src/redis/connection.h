@@ -1,0 +1,122 @@
+// A blocking Redis connection on hiredis, with reconnects.
+//
+// Every call blocks the calling thread until Redis answers. The worker's loop and the solo
+// pool are written against this synchronous interface; a fiber-aware variant for the green
+// pool can keep the same calls (see docs/architecture.md).
+//
+// Errors: a dropped or refused connection throws redis::ConnectionError and closes the socket;
+// the next call reconnects. Callers that must not give up use CallRetrying(), which reconnects
+// with backoff (logging like Celery's "Cannot connect to ...: ... Trying again in 2.00
+// seconds...") until it succeeds or the stop flag is raised.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "redis/url.h"
+
+struct redisContext;
+struct redisReply;
+
+namespace cw::redis {
+
+/// The connection failed (refused, reset, timed out). The command may or may not have run.
+class ConnectionError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// Raised by CallRetrying when the stop flag was raised while Redis was unreachable.
+class Stopped : public std::runtime_error {
+ public:
+  Stopped() : std::runtime_error("stopped while waiting for Redis") {}
+};
+
+/// One reply, owning its hiredis tree (or a view of an element inside a parent's).
+class Reply {
+ public:
+  Reply() = default;
+  bool is_nil() const;
+  bool is_error() const;
+  bool is_string() const;  ///< bulk or status string
+  bool is_integer() const;
+  bool is_array() const;
+  std::string_view str() const;  ///< string, status or error text; empty otherwise
+  long long integer() const;
+  size_t size() const;  ///< array length
+  Reply at(size_t i) const;
+
+ private:
+  friend class Connection;
+  std::shared_ptr<redisReply> root_;
+  const redisReply* node_ = nullptr;
+};
+
+/// A server-side script, sent by EVALSHA; loaded (SCRIPT LOAD) on first use and again after a
+/// NOSCRIPT reply (Redis restarted). Use one Script from one thread.
+struct Script {
+  explicit Script(std::string lua) : source(std::move(lua)) {}
+  std::string source;
+  mutable std::string sha1;  ///< filled by the first SCRIPT LOAD
+};
+
+class Connection {
+ public:
+  /// `role` names the connection in logs ("broker", "backend").
+  Connection(Url url, std::string role);
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  const Url& url() const { return url_; }
+  bool connected() const { return ctx_ != nullptr; }
+  /// Connects (AUTH, SELECT) if not connected. Throws ConnectionError.
+  void Connect();
+  void Close();
+
+  /// Sends one command and waits for its reply. Redis error replies are returned, not thrown.
+  Reply Call(const std::vector<std::string_view>& argv);
+  /// Sends several commands in one write and reads all replies (one round trip).
+  std::vector<Reply> Pipeline(const std::vector<std::vector<std::string_view>>& commands);
+  /// EVALSHA, falling back to EVAL when the script cache does not have it.
+  Reply Eval(const Script& script, const std::vector<std::string_view>& keys,
+             const std::vector<std::string_view>& args);
+
+  /// Call() that reconnects with backoff on connection errors until it succeeds. Throws
+  /// Stopped if `*stop` becomes true while waiting (checked between attempts).
+  Reply CallRetrying(const std::vector<std::string_view>& argv, const std::atomic<bool>* stop);
+  /// Runs `fn(*this)` and retries it the same way when it throws ConnectionError.
+  template <class Fn>
+  auto Retrying(Fn&& fn, const std::atomic<bool>* stop) -> decltype(fn(*this));
+
+  /// Socket timeout for replies (blocking commands add their own timeout on top).
+  void set_reply_timeout(std::chrono::milliseconds timeout);
+
+ private:
+  void Backoff(int attempt, const std::string& error, const std::atomic<bool>* stop);
+  [[noreturn]] void Fail(const std::string& what);
+  Reply ReadReply();
+
+  Url url_;
+  std::string role_;
+  redisContext* ctx_ = nullptr;
+  std::chrono::milliseconds reply_timeout_{10000};
+};
+
+template <class Fn>
+auto Connection::Retrying(Fn&& fn, const std::atomic<bool>* stop) -> decltype(fn(*this)) {
+  for (int attempt = 1;; ++attempt) {
+    try {
+      return fn(*this);
+    } catch (const ConnectionError& e) {
+      Backoff(attempt, e.what(), stop);
+    }
+  }
+}
+
+}  // namespace cw::redis

@@ -1,0 +1,187 @@
+// What the worker does with one delivered message, in Celery's order:
+//   decode -> (undecodable: log, ack, FAILURE if the id is known) -> "received" log ->
+//   expired? (REVOKED) -> registered? (NotRegistered FAILURE, as Celery) -> ETA in the future?
+//   (hold it, message stays in `unacked`) -> run: ack first unless acks_late, execute, store
+//   the state, log Celery's line, ack after if acks_late.
+#include <spdlog/spdlog.h>
+
+#include <cw/protocol/python_repr.h>
+#include <cw/protocol/time_format.h>
+
+#include "worker/worker.h"
+
+namespace cw::worker {
+namespace p = cw::protocol;
+
+namespace {
+
+// Celery truncates result reprs in log lines to resultrepr_maxsize (1024).
+constexpr size_t kResultReprMax = 1024;
+
+std::string DisplayName(const p::TaskMessage& msg) {
+  return msg.shadow.empty() ? msg.task : msg.shadow;
+}
+
+bool HasCanvas(const Json& embed) {
+  for (const char* key : {"callbacks", "errbacks", "chain", "chord"}) {
+    const Json* v = embed.Find(key);
+    if (v != nullptr && !v->is_null() && !(v->is_array() && v->empty())) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+RequestInfo Worker::MakeRequest(const p::TaskMessage& msg) const {
+  RequestInfo r;
+  r.id = msg.id;
+  r.task = msg.task;
+  r.root_id = msg.root_id;
+  r.parent_id = msg.parent_id;
+  r.group_id = msg.group;
+  r.group_index = msg.group_index;
+  r.retries = msg.retries;
+  r.hostname = options_.nodename;
+  r.origin = msg.origin;
+  r.reply_to = msg.reply_to;
+  r.correlation_id = msg.correlation_id;
+  r.eta = msg.eta;
+  r.expires = msg.expires;
+  r.delivery_info = msg.delivery_info;
+  r.headers = msg.headers;
+  return r;
+}
+
+void Worker::HandleDelivery(broker::Delivery& d) {
+  p::DecodeError error;
+  std::optional<p::TaskMessage> msg = p::DecodeTaskMessage(d.envelope, &error);
+  if (!msg) {
+    RejectUndecodable(d, error);
+    return;
+  }
+  spdlog::info("Task {}[{}] received", DisplayName(*msg), msg->id);
+  if (DiscardIfExpired(*msg, d.tag)) return;
+
+  const TaskDescriptor* task = Registry::Global().Find(msg->task);
+  if (task == nullptr) {
+    // Celery's behaviour, on purpose: reject without requeue and store NotRegistered. A worker
+    // must therefore only consume queues whose tasks it has (README: mixed deployments).
+    spdlog::error(
+        "Received unregistered task of type '{}'.\nThe message has been ignored and discarded.\n\n"
+        "Did you load the library that defines this task (-A), or route it to a queue that a "
+        "worker with this task consumes?\n\nThe delivery info for this task is:\n{}",
+        msg->task, msg->delivery_info.Dump());
+    Ack(d.tag);
+    StoreFailure(*msg, exec::FailureOutcome("celery.exceptions", "NotRegistered",
+                                            Json::MakeArray({msg->task}), false));
+    return;
+  }
+  if (HasCanvas(msg->embed)) {
+    spdlog::warn("Task {}[{}] carries link/chain/chord continuations; this cworker version does "
+                 "not apply them (see docs/architecture.md, canvas)",
+                 DisplayName(*msg), msg->id);
+  }
+  if (!msg->eta.empty()) {
+    const auto eta = p::ParseIsoTime(msg->eta);
+    if (eta && *eta > std::chrono::system_clock::now()) {
+      // Held in memory until due; the message stays in `unacked` meanwhile, as in Celery.
+      auto held = std::make_unique<Held>(Held{std::move(*msg), d.tag, task});
+      eta_queue_.emplace(*eta, std::move(held));
+      return;
+    }
+  }
+  RunTask(*task, *msg, d.tag);
+}
+
+void Worker::RejectUndecodable(const broker::Delivery& d, const p::DecodeError& error) {
+  spdlog::error("Received invalid task message: {}\nThe message has been ignored and discarded.{}",
+                error.message,
+                error.task_id.empty() ? std::string()
+                                      : "\nTask id: " + error.task_id + ", name: " + error.task_name);
+  Ack(d.tag);
+  if (error.task_id.empty()) return;
+  // Celery drops such messages silently and the client waits forever; a FAILURE it can raise
+  // is kinder and harmless (nothing else will ever answer this id).
+  p::TaskMessage stub;
+  stub.id = error.task_id;
+  stub.task = error.task_name;
+  StoreFailure(stub, exec::FailureOutcome(error.exc_module(), error.exc_type(),
+                                          Json::MakeArray({error.message}), false));
+}
+
+bool Worker::DiscardIfExpired(const p::TaskMessage& msg, const std::string& tag) {
+  if (msg.expires.empty()) return false;
+  const auto expires = p::ParseIsoTime(msg.expires);
+  if (!expires || *expires > std::chrono::system_clock::now()) return false;
+  spdlog::info("Discarding revoked task: {}[{}]", DisplayName(msg), msg.id);
+  const p::ExceptionInfo revoked{"TaskRevokedError", "celery.exceptions",
+                                 Json::MakeArray({"expired"})};
+  StoreState(msg, "REVOKED", revoked.ToJson(), "");
+  Ack(tag);
+  return true;
+}
+
+void Worker::RunTask(const TaskDescriptor& task, const p::TaskMessage& msg,
+                     const std::string& tag) {
+  const bool acks_late = options_.acks_late || task.options.acks_late;
+  if (!acks_late) Ack(tag);  // Celery's default: acknowledged just before it runs
+
+  const RequestInfo request = MakeRequest(msg);
+  const exec::Outcome out = exec::Execute(task, request, msg.args, msg.kwargs);
+  const std::string name = DisplayName(msg);
+  switch (out.kind) {
+    case exec::OutcomeKind::kSuccess:
+      if (!msg.ignore_result && !task.options.ignore_result) {
+        StoreState(msg, "SUCCESS", out.result, "");
+      }
+      spdlog::info("Task {}[{}] succeeded in {}s: {}", name, msg.id,
+                   p::PyFloatRepr(out.runtime_s), p::PyReprTruncated(out.result, kResultReprMax));
+      break;
+    case exec::OutcomeKind::kFailure:
+      if (!task.options.ignore_result) StoreFailure(msg, out);
+      spdlog::error("Task {}[{}] raised unexpected: {}\n{}", name, msg.id, out.exception_repr,
+                    out.traceback);
+      break;
+    case exec::OutcomeKind::kReject:
+      spdlog::warn("Task {}[{}] rejected ({})", name, msg.id,
+                   out.requeue ? "requeued" : "discarded");
+      if (acks_late && out.requeue) {
+        Restore(tag, true);
+        return;
+      }
+      break;
+    case exec::OutcomeKind::kIgnore:
+      spdlog::info("Task {}[{}] ignored", name, msg.id);
+      break;
+  }
+  if (acks_late) Ack(tag);
+}
+
+void Worker::StoreFailure(const p::TaskMessage& msg, const exec::Outcome& out) {
+  StoreState(msg, "FAILURE", out.exception.ToJson(), out.traceback);
+}
+
+void Worker::StoreState(const p::TaskMessage& msg, const std::string& status, Json result,
+                        const std::string& traceback) {
+  if (!backend_) return;
+  p::ResultMeta meta;
+  meta.status = status;
+  meta.result = std::move(result);
+  if (!traceback.empty()) meta.traceback = traceback;
+  if (status == "SUCCESS" || status == "FAILURE" || status == "REVOKED") {
+    meta.date_done = p::FormatDateDone(std::chrono::system_clock::now());
+  }
+  meta.group_id = msg.group;
+  meta.parent_id = msg.parent_id;
+  meta.task_id = msg.id;
+  try {
+    if (!backend_->Store(meta)) {
+      spdlog::debug("Task {}[{}]: result already SUCCESS, {} not stored", msg.task, msg.id, status);
+    }
+  } catch (const std::exception& e) {
+    spdlog::error("Task {}[{}]: could not store its {} result: {}", msg.task, msg.id, status,
+                  e.what());
+  }
+}
+
+}  // namespace cw::worker

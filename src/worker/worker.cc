@@ -1,0 +1,141 @@
+// The worker's life, in order:
+//   1. Declare the queues (retrying, with Celery-style log lines, while Redis is down).
+//   2. Log "Connected to <broker>" and "<node> ready."; Python tests and tooling wait for it.
+//   3. Loop: run ETA tasks whose time has come; BRPOP (at most 1 s, or until the next ETA) for a
+//      message; hand it to HandleDelivery (message_handler.cc), which runs it inline (solo).
+//   4. On warm shutdown the loop ends after the running task; every message still held in
+//      `unacked` (ETA-held, or popped at the moment of the signal) is put back on its queue,
+//      as kombu does when a channel closes, and Run returns 0.
+// Cold shutdown happens on the signal thread (shutdown.cc): it restores what is held and
+// exits at once, killing the running task.
+#include "worker/worker.h"
+
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+
+#include <cw/protocol/keys.h>
+
+namespace cw::worker {
+
+Worker::Worker(WorkerOptions options) : options_(std::move(options)) {
+  transport_ = std::make_unique<broker::RedisTransport>(options_.broker, options_.queues,
+                                                        &warm_stop_, &cold_stop_);
+  if (options_.backend) {
+    backend_ = std::make_unique<backend::RedisBackend>(*options_.backend, options_.result_expires,
+                                                       &cold_stop_);
+  }
+}
+
+Worker::~Worker() = default;
+
+int Worker::Run() {
+  try {
+    transport_->Declare();
+  } catch (const redis::Stopped&) {
+    return 0;  // asked to stop before Redis ever answered
+  }
+  spdlog::info("Connected to {}", options_.broker.ToString());
+  spdlog::info("{} ready.", options_.nodename);
+
+  while (!warm_stop_.load()) {
+    RunDueEtaTasks();
+    std::optional<broker::Delivery> d;
+    try {
+      d = transport_->Fetch(SecondsToNextEta());
+    } catch (const redis::Stopped&) {
+      break;
+    }
+    if (!d) continue;
+    if (!d->envelope_ok) {
+      // Nothing to ack or answer: the payload never became a message (no tag, no id).
+      spdlog::error("Received invalid message on queue {}: {}. The message has been dropped: {:.200}",
+                    d->queue, d->error, d->payload);
+      continue;
+    }
+    Track(d->tag);
+    if (warm_stop_.load()) {  // popped while the signal arrived: give it back untouched
+      Restore(d->tag, false);
+      break;
+    }
+    HandleDelivery(*d);
+  }
+  RestoreAllHeld();
+  return 0;
+}
+
+void Worker::RequestWarmShutdown() { warm_stop_.store(true); }
+
+void Worker::RestoreAllHeld() {
+  std::vector<std::string> tags;
+  {
+    std::lock_guard lock(held_mutex_);
+    tags.assign(held_tags_.begin(), held_tags_.end());
+  }
+  if (tags.empty()) return;
+  spdlog::warn("Restoring {} unacknowledged message(s)", tags.size());
+  for (const std::string& tag : tags) Restore(tag, false);
+  eta_queue_.clear();
+}
+
+void Worker::ColdShutdown() {
+  cold_stop_.store(true);
+  warm_stop_.store(true);
+  std::vector<std::string> tags;
+  {
+    std::lock_guard lock(held_mutex_);
+    tags.assign(held_tags_.begin(), held_tags_.end());
+  }
+  if (!tags.empty()) {
+    spdlog::warn("Restoring {} unacknowledged message(s)", tags.size());
+    // A connection of our own: the main thread may be inside a Redis call right now.
+    static const std::atomic<bool> kGiveUpAtOnce{true};
+    broker::RedisTransport restorer(options_.broker, options_.queues, &kGiveUpAtOnce,
+                                    &kGiveUpAtOnce);
+    for (const std::string& tag : tags) {
+      try {
+        restorer.Restore(tag, false);
+      } catch (const std::exception& e) {
+        spdlog::error("Could not restore message {}: {}", tag, e.what());
+      }
+    }
+  }
+  _exit(1);
+}
+
+void Worker::Track(const std::string& tag) {
+  std::lock_guard lock(held_mutex_);
+  held_tags_.insert(tag);
+}
+
+void Worker::Ack(const std::string& tag) {
+  transport_->Ack(tag);
+  std::lock_guard lock(held_mutex_);
+  if (auto it = held_tags_.find(tag); it != held_tags_.end()) held_tags_.erase(it);
+}
+
+void Worker::Restore(const std::string& tag, bool leftmost) {
+  transport_->Restore(tag, leftmost);
+  std::lock_guard lock(held_mutex_);
+  if (auto it = held_tags_.find(tag); it != held_tags_.end()) held_tags_.erase(it);
+}
+
+double Worker::SecondsToNextEta() const {
+  if (eta_queue_.empty()) return 1.0;
+  const double wait = std::chrono::duration<double>(eta_queue_.begin()->first -
+                                                    std::chrono::system_clock::now())
+                          .count();
+  return std::clamp(wait, 0.001, 1.0);
+}
+
+void Worker::RunDueEtaTasks() {
+  while (!eta_queue_.empty() && !warm_stop_.load() &&
+         eta_queue_.begin()->first <= std::chrono::system_clock::now()) {
+    std::unique_ptr<Held> held = std::move(eta_queue_.begin()->second);
+    eta_queue_.erase(eta_queue_.begin());
+    if (DiscardIfExpired(held->msg, held->tag)) continue;
+    RunTask(*held->task, held->msg, held->tag);
+  }
+}
+
+}  // namespace cw::worker

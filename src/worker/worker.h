@@ -1,0 +1,90 @@
+// The worker: the consumer loop that takes messages from the broker, runs them in the pool
+// and writes their results. This first version has the solo pool only: the loop itself runs
+// one task at a time, as Celery's `-P solo` does.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <cw/protocol/task_message.h>
+#include <cworker/task.h>
+
+#include "backend/redis_backend.h"
+#include "broker/redis_transport.h"
+#include "exec/executor.h"
+#include "redis/url.h"
+
+namespace cw::worker {
+
+struct WorkerOptions {
+  redis::Url broker;
+  std::optional<redis::Url> backend;  ///< nullopt: results disabled (Celery's default)
+  std::vector<std::string> queues{"celery"};
+  int concurrency = 1;
+  int prefetch_multiplier = 4;
+  std::string pool = "solo";
+  std::string nodename;
+  bool acks_late = false;      ///< task_acks_late for every task
+  int result_expires = 86400;  ///< seconds; 0 = never
+};
+
+class Worker {
+ public:
+  explicit Worker(WorkerOptions options);
+  ~Worker();
+
+  /// Connects, consumes until a warm shutdown is requested, then returns the exit code.
+  int Run();
+
+  /// Warm shutdown (SIGTERM, first SIGINT): stop consuming, finish the running task, put
+  /// prefetched and ETA-held messages back on their queues. Safe from any thread.
+  void RequestWarmShutdown();
+  /// Cold shutdown (second signal, SIGQUIT): put back every message this worker holds in
+  /// `unacked`, using a connection of its own, and end the process with status 1 at once.
+  [[noreturn]] void ColdShutdown();
+
+  const WorkerOptions& options() const { return options_; }
+
+ private:
+  struct Held {  // a received message waiting for its ETA
+    protocol::TaskMessage msg;
+    std::string tag;
+    const TaskDescriptor* task = nullptr;
+  };
+
+  void HandleDelivery(broker::Delivery& d);
+  void RejectUndecodable(const broker::Delivery& d, const protocol::DecodeError& error);
+  void RunTask(const TaskDescriptor& task, const protocol::TaskMessage& msg,
+               const std::string& tag);
+  void RunDueEtaTasks();
+  double SecondsToNextEta() const;
+  bool DiscardIfExpired(const protocol::TaskMessage& msg, const std::string& tag);
+  void StoreFailure(const protocol::TaskMessage& msg, const exec::Outcome& out);
+  void StoreState(const protocol::TaskMessage& msg, const std::string& status, Json result,
+                  const std::string& traceback);
+  RequestInfo MakeRequest(const protocol::TaskMessage& msg) const;
+  void Ack(const std::string& tag);
+  void Restore(const std::string& tag, bool leftmost);
+  void Track(const std::string& tag);
+  void RestoreAllHeld();
+
+  WorkerOptions options_;
+  std::atomic<bool> warm_stop_{false};
+  std::atomic<bool> cold_stop_{false};
+  std::unique_ptr<broker::RedisTransport> transport_;
+  std::unique_ptr<backend::RedisBackend> backend_;
+  std::multimap<std::chrono::system_clock::time_point, std::unique_ptr<Held>> eta_queue_;
+
+  // Tags this worker holds in `unacked`, for the cold-shutdown thread.
+  mutable std::mutex held_mutex_;
+  std::multiset<std::string> held_tags_;
+};
+
+}  // namespace cw::worker
