@@ -43,3 +43,20 @@ function(cw_add_test)
   gtest_discover_tests(${A_NAME} PROPERTIES LABELS "${A_LABELS}"
                        WORKING_DIRECTORY ${PROJECT_SOURCE_DIR} DISCOVERY_TIMEOUT 30)
 endfunction()
+
+# cw_add_redis_test(NAME <target> SOURCES ... DEPS ...): a GoogleTest binary that needs a real
+# redis-server; ctest runs it through scripts/with-redis.sh, which starts a private one on a free
+# loopback port and exports CW_TEST_REDIS_URL.
+function(cw_add_redis_test)
+  cmake_parse_arguments(A "" "NAME" "SOURCES;DEPS" ${ARGN})
+  if(NOT CWORKER_BUILD_TESTS)
+    return()
+  endif()
+  add_executable(${A_NAME} ${A_SOURCES})
+  target_link_libraries(${A_NAME} PRIVATE ${A_DEPS} GTest::gtest GTest::gtest_main)
+  cw_set_target_flags(${A_NAME})
+  add_test(NAME ${A_NAME} COMMAND ${PROJECT_SOURCE_DIR}/scripts/with-redis.sh $<TARGET_FILE:${A_NAME}>
+           WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+  set_tests_properties(${A_NAME} PROPERTIES LABELS redis TIMEOUT 120
+                       ENVIRONMENT CW_REPO_ROOT=${PROJECT_SOURCE_DIR})
+endfunction()

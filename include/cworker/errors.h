@@ -24,8 +24,8 @@ class TaskError : public std::exception {
         type_(std::move(exc_type)),
         args_(Json::MakeArray({Json(message)})),
         what_(type_ + ": " + message) {}
-  /// Arbitrary exception args (a JSON array): exc_message = args.
-  TaskError(std::string exc_module, std::string exc_type, Json args)
+  /// Arbitrary exception args: exc_message = args (KeyError('k', 2) is {"k", 2}).
+  TaskError(std::string exc_module, std::string exc_type, Json::Array args)
       : module_(std::move(exc_module)), type_(std::move(exc_type)), args_(std::move(args)) {
     what_ = type_ + ": " + args_.Dump();
   }

@@ -20,21 +20,21 @@ cw::TaskDescriptor Describe(const char* name, cw::TaskOptions options = {}) {
                             &cw::detail::InvokeTask<F>};
 }
 
-cw::exec::Outcome Run(const cw::TaskDescriptor& task, const char* args) {
+cw::exec::Outcome RunTask(const cw::TaskDescriptor& task, const char* args) {
   cw::RequestInfo request;
   request.id = "t1";
   return cw::exec::Execute(task, request, cw::Json::Parse(args), cw::Json::Object{});
 }
 
 TEST(Execute, ReturnsTheEncodedResult) {
-  const auto out = Run(Describe<&add>("add"), "[2, 2]");
+  const auto out = RunTask(Describe<&add>("add"), "[2, 2]");
   EXPECT_EQ(out.kind, cw::exec::OutcomeKind::kSuccess);
   EXPECT_EQ(out.result, cw::Json(4));
   EXPECT_GE(out.runtime_s, 0.0);
 }
 
 TEST(Execute, MapsBuiltinErrorsToCeleryTriple) {
-  const auto out = Run(Describe<&raises_value_error>("fail"), R"(["boom"])");
+  const auto out = RunTask(Describe<&raises_value_error>("fail"), R"(["boom"])");
   ASSERT_EQ(out.kind, cw::exec::OutcomeKind::kFailure);
   EXPECT_EQ(out.exception.ToJson().Dump(),
             R"({"exc_type": "ValueError", "exc_message": ["boom"], "exc_module": "builtins"})");
@@ -44,30 +44,30 @@ TEST(Execute, MapsBuiltinErrorsToCeleryTriple) {
 }
 
 TEST(Execute, KeepsCustomModuleAndType) {
-  const auto out = Run(Describe<&raises_custom>("custom"), "[]");
+  const auto out = RunTask(Describe<&raises_custom>("custom"), "[]");
   EXPECT_EQ(out.exception.exc_module, "myapp.errors");
   EXPECT_EQ(out.exception.exc_type, "PaymentDeclined");
   EXPECT_NE(out.traceback.find("myapp.errors.PaymentDeclined: card 42"), std::string::npos);
 }
 
 TEST(Execute, TurnsOtherCppExceptionsIntoRuntimeError) {
-  const auto out = Run(Describe<&raises_std>("std"), "[]");
+  const auto out = RunTask(Describe<&raises_std>("std"), "[]");
   EXPECT_EQ(out.exception.exc_type, "RuntimeError");
   EXPECT_EQ(out.exception.exc_message.At(size_t{0}).as_string(), "std::out_of_range: index 7");
-  EXPECT_EQ(Run(Describe<&raises_int>("int"), "[]").exception.exc_type, "RuntimeError");
+  EXPECT_EQ(RunTask(Describe<&raises_int>("int"), "[]").exception.exc_type, "RuntimeError");
 }
 
 TEST(Execute, BadArgumentsAreTypeErrorNotACrash) {
-  const auto out = Run(Describe<&add>("add"), R"([1])");
+  const auto out = RunTask(Describe<&add>("add"), R"([1])");
   EXPECT_EQ(out.kind, cw::exec::OutcomeKind::kFailure);
   EXPECT_EQ(out.exception.exc_type, "TypeError");
 }
 
 TEST(Execute, ReportsRejectAndIgnore) {
-  const auto rejected = Run(Describe<&rejects>("rejects"), "[]");
+  const auto rejected = RunTask(Describe<&rejects>("rejects"), "[]");
   EXPECT_EQ(rejected.kind, cw::exec::OutcomeKind::kReject);
   EXPECT_TRUE(rejected.requeue);
-  EXPECT_EQ(Run(Describe<&ignores>("ignores"), "[]").kind, cw::exec::OutcomeKind::kIgnore);
+  EXPECT_EQ(RunTask(Describe<&ignores>("ignores"), "[]").kind, cw::exec::OutcomeKind::kIgnore);
 }
 
 TEST(FailureOutcome, HasNoTracebackWhenAsked) {

@@ -49,7 +49,8 @@ int Worker::Run() {
     if (!d) continue;
     if (!d->envelope_ok) {
       // Nothing to ack or answer: the payload never became a message (no tag, no id).
-      spdlog::error("Received invalid message on queue {}: {}. The message has been dropped: {:.200}",
+      spdlog::error("Received invalid message on queue {}: {} The message has been dropped: "
+                    "{:.200}",
                     d->queue, d->error, d->payload);
       continue;
     }

@@ -1,0 +1,129 @@
+// The broker against a real redis-server: kombu's key order, unacked bookkeeping, restores.
+#include "broker/redis_transport.h"
+
+#include <gtest/gtest.h>
+
+#include <cw/protocol/keys.h>
+#include <cworker/json.h>
+
+#include "testing/redis_fixture.h"
+
+namespace cw::broker {
+namespace {
+
+class TransportTest : public ::testing::Test {
+ protected:
+  void SetUp() override { redis_.Call({"FLUSHDB"}); }
+
+  RedisTransport MakeTransport(std::vector<std::string> queues = {"celery"}) {
+    return RedisTransport(testing::TestRedisUrl(), std::move(queues), &stop_, &stop_);
+  }
+  Json Unacked(const std::string& tag) {
+    return Json::Parse(redis_.Call({"HGET", "unacked", tag}).str());
+  }
+
+  std::atomic<bool> stop_{false};
+  redis::Connection redis_{testing::TestRedisUrl(), "test"};
+};
+
+TEST_F(TransportTest, DeclareBindsQueuesAsKombu) {
+  auto t = MakeTransport({"celery", "fast"});
+  t.Declare();
+  EXPECT_EQ(redis_.Call({"SISMEMBER", "_kombu.binding.fast", "fast\x06\x16\x06\x16" "fast"})
+                .integer(),
+            1);
+}
+
+TEST_F(TransportTest, FetchRecordsTheMessageInUnackedThenAckRemovesIt) {
+  const std::string msg = testing::CapturedMessage("simple_task");
+  redis_.Call({"LPUSH", "celery", msg});
+  auto t = MakeTransport();
+  auto d = t.Fetch(1);
+  ASSERT_TRUE(d && d->envelope_ok);
+  EXPECT_EQ(d->queue, "celery");
+  EXPECT_EQ(d->payload, msg);
+  const Json entry = Unacked(d->tag);
+  EXPECT_EQ(entry.At(size_t{0}), Json::Parse(msg));
+  EXPECT_EQ(entry.At(size_t{1}), Json(""));
+  EXPECT_EQ(entry.At(size_t{2}), Json("celery"));
+  const double score = std::stod(std::string(redis_.Call({"ZSCORE", "unacked_index", d->tag}).str()));
+  EXPECT_NEAR(score, static_cast<double>(std::time(nullptr)), 5.0);
+  t.Ack(d->tag);
+  EXPECT_EQ(redis_.Call({"HLEN", "unacked"}).integer(), 0);
+  EXPECT_EQ(redis_.Call({"ZCARD", "unacked_index"}).integer(), 0);
+}
+
+TEST_F(TransportTest, ServesPriorityZeroFirstAndNineLast) {
+  redis_.Call({"LPUSH", protocol::QueueKey("celery", 9), testing::CapturedMessage("priority_9")});
+  redis_.Call({"LPUSH", protocol::QueueKey("celery", 4), testing::CapturedMessage("priority_4")});
+  redis_.Call({"LPUSH", "celery", testing::CapturedMessage("priority")});
+  auto t = MakeTransport();
+  std::vector<int> seen;
+  for (int i = 0; i < 3; ++i) {
+    auto d = t.Fetch(1);
+    ASSERT_TRUE(d && d->envelope_ok);
+    seen.push_back(d->envelope.priority);
+  }
+  EXPECT_EQ(seen, (std::vector<int>{0, 4, 9}));
+}
+
+TEST_F(TransportTest, RotatesQueuesRoundRobin) {
+  const std::string msg = testing::CapturedMessage("simple_task");
+  for (int i = 0; i < 2; ++i) {
+    redis_.Call({"LPUSH", "a", msg});
+    redis_.Call({"LPUSH", "b", msg});
+  }
+  auto t = MakeTransport({"a", "b"});
+  std::vector<std::string> order;
+  for (int i = 0; i < 4; ++i) order.push_back(t.Fetch(1)->queue);
+  EXPECT_EQ(order, (std::vector<std::string>{"a", "b", "a", "b"}));
+}
+
+TEST_F(TransportTest, RestorePutsItBackRedeliveredIntoItsPriorityList) {
+  redis_.Call({"LPUSH", "celery", testing::CapturedMessage("simple_task")});
+  redis_.Call({"LPUSH", protocol::QueueKey("celery", 4), testing::CapturedMessage("priority_4")});
+  auto t = MakeTransport();
+  auto first = t.Fetch(1);
+  auto second = t.Fetch(1);
+  ASSERT_TRUE(first && second);
+  EXPECT_TRUE(t.Restore(second->tag, false));
+  EXPECT_EQ(redis_.Call({"HEXISTS", "unacked", second->tag}).integer(), 0);
+  const redis::Reply back = redis_.Call({"LINDEX", protocol::QueueKey("celery", 4), "-1"});
+  const Json env = Json::Parse(back.str());
+  EXPECT_EQ(env.At("headers").At("redelivered"), Json(true));
+  EXPECT_EQ(env.At("properties").At("delivery_info").At("redelivered"), Json(true));
+  EXPECT_EQ(env.At("properties").At("delivery_tag"), Json(second->tag));
+  EXPECT_FALSE(t.Restore(second->tag, false));  // already gone
+  t.Ack(first->tag);
+}
+
+TEST_F(TransportTest, RequeueGoesToTheFarEndOfTheList) {
+  const std::string msg = testing::CapturedMessage("simple_task");
+  redis_.Call({"LPUSH", "celery", msg});
+  auto t = MakeTransport();
+  auto d = t.Fetch(1);
+  redis_.Call({"LPUSH", "celery", testing::CapturedMessage("failure")});
+  ASSERT_TRUE(t.Restore(d->tag, true));
+  auto next = t.Fetch(1);
+  ASSERT_TRUE(next);
+  EXPECT_EQ(next->envelope.doc.At("headers").At("task"), Json("tasks.fail"));
+  t.Ack(next->tag);
+}
+
+TEST_F(TransportTest, GarbageIsReportedAndNotRecorded) {
+  redis_.Call({"LPUSH", "celery", "{not json"});
+  auto t = MakeTransport();
+  auto d = t.Fetch(1);
+  ASSERT_TRUE(d);
+  EXPECT_FALSE(d->envelope_ok);
+  EXPECT_FALSE(d->error.empty());
+  EXPECT_EQ(redis_.Call({"HLEN", "unacked"}).integer(), 0);
+}
+
+TEST_F(TransportTest, FetchTimesOutOnEmptyQueues) {
+  auto t = MakeTransport();
+  EXPECT_FALSE(t.Fetch(0.05).has_value());
+}
+
+}  // namespace
+}  // namespace cw::broker
