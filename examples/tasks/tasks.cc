@@ -62,8 +62,13 @@ void fail(const std::string& message) { throw cw::ValueError(message); }
 CW_TASK(fail, .arg_names = {"message"});
 // [fail]
 
-double sleep(double seconds) {
-  cw::SleepFor(std::chrono::duration<double>(seconds));
+// Returns `seconds` as it was given (an int stays an int, as in the Python twin).
+cw::Json sleep(const cw::Json& seconds) {
+  if (!seconds.is_number()) {
+    throw cw::TypeError(std::string("sleep() argument 'seconds': expected a number, got ") +
+                        seconds.python_type_name());
+  }
+  cw::SleepFor(std::chrono::duration<double>(seconds.as_double()));
   return seconds;
 }
 CW_TASK(sleep, .arg_names = {"seconds"});

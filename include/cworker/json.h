@@ -98,9 +98,10 @@ class Json {
   size_t size() const;
   bool empty() const { return size() == 0; }
 
-  /// Sets an object member (replacing an existing key in place). A null value becomes an object.
+  /// Sets an object member (replacing an existing key in place) and returns the stored member.
+  /// A null value becomes an object first.
   Json& Set(std::string key, Json value);
-  /// Appends to an array. A null value becomes an array.
+  /// Appends to an array and returns the appended element. A null value becomes an array first.
   Json& Push(Json value);
 
   friend bool operator==(const Json& a, const Json& b) { return a.v_ == b.v_; }

@@ -1,16 +1,14 @@
 // cw::Json: accessors, builders and the parser (RapidJSON SAX, Python's json dialect).
 #include <cworker/json.h>
+#include <rapidjson/error/en.h>
+#include <rapidjson/memorystream.h>
+#include <rapidjson/reader.h>
 
 #include <charconv>
-#include <cmath>
 #include <limits>
 #include <string>
 #include <system_error>
 #include <unordered_map>
-
-#include <rapidjson/error/en.h>
-#include <rapidjson/memorystream.h>
-#include <rapidjson/reader.h>
 
 namespace cw {
 
@@ -30,13 +28,20 @@ Json Json::MakeObject(std::initializer_list<std::pair<std::string, Json>> items)
 
 const char* Json::python_type_name() const {
   switch (type()) {
-    case Type::kNull: return "NoneType";
-    case Type::kBool: return "bool";
-    case Type::kInt: return "int";
-    case Type::kDouble: return "float";
-    case Type::kString: return "str";
-    case Type::kArray: return "list";
-    case Type::kObject: return "dict";
+    case Type::kNull:
+      return "NoneType";
+    case Type::kBool:
+      return "bool";
+    case Type::kInt:
+      return "int";
+    case Type::kDouble:
+      return "float";
+    case Type::kString:
+      return "str";
+    case Type::kArray:
+      return "list";
+    case Type::kObject:
+      return "dict";
   }
   return "object";
 }
@@ -117,23 +122,26 @@ size_t Json::size() const {
   return 0;
 }
 
+// Both return the stored value (not *this), so a caller can fill a member it just created:
+// `Json& props = doc.Set("properties", Json::Object{}); props.Set("k", 1);`.
 Json& Json::Set(std::string key, Json value) {
   if (is_null()) v_ = Object{};
   Object& object = as_object();
   for (auto& [k, v] : object) {
     if (k == key) {
       v = std::move(value);
-      return *this;
+      return v;
     }
   }
   object.emplace_back(std::move(key), std::move(value));
-  return *this;
+  return object.back().second;
 }
 
 Json& Json::Push(Json value) {
   if (is_null()) v_ = Array{};
-  as_array().push_back(std::move(value));
-  return *this;
+  Array& array = as_array();
+  array.push_back(std::move(value));
+  return array.back();
 }
 
 // ----- parsing -----------------------------------------------------------------------------------
@@ -319,8 +327,8 @@ Json Json::Parse(std::string_view text) {
   Builder builder;
   const rapidjson::ParseResult result = reader.Parse<kFlags>(stream, builder);
   if (result.IsError()) {
-    std::string why = builder.error().empty() ? rapidjson::GetParseError_En(result.Code())
-                                              : builder.error();
+    std::string why =
+        builder.error().empty() ? rapidjson::GetParseError_En(result.Code()) : builder.error();
     throw JsonError("invalid JSON at offset " + std::to_string(result.Offset()) + ": " + why);
   }
   size_t pos = stream.Tell();

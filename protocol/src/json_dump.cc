@@ -2,12 +2,12 @@
 //
 // Byte equality with Python matters where a text is an identity (the chord zset member) and
 // makes MONITOR traces comparable; the fixture tests round-trip captured Celery traffic.
+#include <cworker/json.h>
+
 #include <charconv>
 #include <cmath>
 #include <string>
 #include <system_error>
-
-#include <cworker/json.h>
 
 #include "text_util.h"
 
@@ -19,7 +19,8 @@ void AppendPythonFloat(double value, std::string* out) {
   // Shortest round-trip digits from to_chars, laid out the way Python's float.__repr__ does:
   // fixed notation while the decimal exponent is in [-4, 16), scientific otherwise.
   char buf[64];
-  const auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), value, std::chars_format::scientific);
+  const auto [end, ec] =
+      std::to_chars(buf, buf + sizeof(buf), value, std::chars_format::scientific);
   if (ec != std::errc()) return;  // cannot happen for a finite double in 64 bytes
   const std::string_view text(buf, static_cast<size_t>(end - buf));
   size_t i = 0;
@@ -92,12 +93,28 @@ void AppendString(std::string_view s, std::string* out) {
       continue;
     }
     switch (c) {
-      case '\n': out->append("\\n"); ++pos; continue;
-      case '\r': out->append("\\r"); ++pos; continue;
-      case '\t': out->append("\\t"); ++pos; continue;
-      case '\b': out->append("\\b"); ++pos; continue;
-      case '\f': out->append("\\f"); ++pos; continue;
-      default: break;
+      case '\n':
+        out->append("\\n");
+        ++pos;
+        continue;
+      case '\r':
+        out->append("\\r");
+        ++pos;
+        continue;
+      case '\t':
+        out->append("\\t");
+        ++pos;
+        continue;
+      case '\b':
+        out->append("\\b");
+        ++pos;
+        continue;
+      case '\f':
+        out->append("\\f");
+        ++pos;
+        continue;
+      default:
+        break;
     }
     const int32_t cp = NextCodePoint(s, &pos);
     if (cp < 0) {

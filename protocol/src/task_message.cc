@@ -159,8 +159,8 @@ bool DecodeBody(const Json& doc, const Json& properties, const Json& headers, Js
   }
   std::string bytes;
   const Json* encoding = properties.Find("body_encoding");
-  const std::string enc = encoding != nullptr && encoding->is_string() ? Lower(encoding->as_string())
-                                                                      : std::string();
+  const std::string enc =
+      encoding != nullptr && encoding->is_string() ? Lower(encoding->as_string()) : std::string();
   if (enc == "base64") {
     if (!Base64Decode(body->as_string(), &bytes)) {
       return Fail(error, Kind::kDecodeError, "Can't decode message body: invalid base64");
@@ -173,8 +173,8 @@ bool DecodeBody(const Json& doc, const Json& properties, const Json& headers, Js
   }
   const Json* compression = headers.Find("compression");
   if (compression != nullptr && !compression->is_null()) {
-    const std::string name = compression->is_string() ? compression->as_string()
-                                                      : compression->Dump();
+    const std::string name =
+        compression->is_string() ? compression->as_string() : compression->Dump();
     const std::string lower = Lower(name);
     if (lower != "application/x-gzip" && lower != "gzip" && lower != "zlib") {
       return Fail(error, Kind::kDecodeError, "unsupported compression " + name);
@@ -279,8 +279,8 @@ bool ReadFields(const Json& fields, TaskMessage* m, DecodeError* error) {
   }
   const Json* argsrepr = fields.Find("argsrepr");
   const Json* kwargsrepr = fields.Find("kwargsrepr");
-  m->argsrepr = argsrepr != nullptr && argsrepr->is_string() ? argsrepr->as_string()
-                                                             : TupleRepr(m->args);
+  m->argsrepr =
+      argsrepr != nullptr && argsrepr->is_string() ? argsrepr->as_string() : TupleRepr(m->args);
   m->kwargsrepr = kwargsrepr != nullptr && kwargsrepr->is_string()
                       ? kwargsrepr->as_string()
                       : PyReprTruncated(m->kwargs, kMaxReprChars);
@@ -311,9 +311,9 @@ bool ReadIdentity(const Json* id, const Json* task, TaskMessage* m, DecodeError*
 
 bool CheckArgs(const Json& args, const Json& kwargs, DecodeError* error) {
   if (!args.is_array()) {
-    return Fail(error, Kind::kInvalidTask,
-                std::string("Task positional arguments must be a list, got ") +
-                    args.python_type_name());
+    return Fail(
+        error, Kind::kInvalidTask,
+        std::string("Task positional arguments must be a list, got ") + args.python_type_name());
   }
   if (!kwargs.is_object()) {
     return Fail(error, Kind::kInvalidTask, "Task keyword arguments must be a mapping");
@@ -403,8 +403,8 @@ std::optional<Envelope> ParseEnvelope(std::string_view text, std::string* error)
     Envelope env;
     env.doc = Json::Parse(text);
     if (!env.doc.is_object()) {
-      *error = std::string("envelope is not a JSON object (got ") +
-               env.doc.python_type_name() + ")";
+      *error =
+          std::string("envelope is not a JSON object (got ") + env.doc.python_type_name() + ")";
       return std::nullopt;
     }
     const Json* properties = env.doc.Find("properties");
@@ -448,9 +448,8 @@ std::optional<TaskMessage> DecodeTaskMessage(const Envelope& env, DecodeError* e
     const Json* p = doc.Find("properties");
     const Json properties = p != nullptr && p->is_object() ? *p : Json(Json::Object{});
     TaskMessage m;
-    const bool ok = headers.Find("task") != nullptr
-                        ? DecodeV2(doc, properties, headers, &m, error)
-                        : DecodeV1(doc, properties, headers, &m, error);
+    const bool ok = headers.Find("task") != nullptr ? DecodeV2(doc, properties, headers, &m, error)
+                                                    : DecodeV1(doc, properties, headers, &m, error);
     if (!ok) return std::nullopt;
     DecodeTypeMarkers(m.args);
     DecodeTypeMarkers(m.kwargs);
@@ -472,9 +471,12 @@ const char* DecodeError::exc_module() const {
 
 const char* DecodeError::exc_type() const {
   switch (kind) {
-    case Kind::kContentDisallowed: return "ContentDisallowed";
-    case Kind::kDecodeError: return "DecodeError";
-    case Kind::kInvalidTask: return "InvalidTaskError";
+    case Kind::kContentDisallowed:
+      return "ContentDisallowed";
+    case Kind::kDecodeError:
+      return "DecodeError";
+    case Kind::kInvalidTask:
+      return "InvalidTaskError";
   }
   return "DecodeError";
 }

@@ -23,15 +23,22 @@ inline int32_t NextCodePoint(std::string_view s, size_t* pos) {
     *pos = i + 1;
     return b0;
   }
+  // Lead byte -> sequence length, payload bits and smallest code point (no overlongs).
   size_t len = 0;
   int32_t cp = 0;
   int32_t min = 0;
   if (b0 >= 0xC2 && b0 <= 0xDF) {
-    len = 2, cp = b0 & 0x1F, min = 0x80;
+    len = 2;
+    cp = b0 & 0x1F;
+    min = 0x80;
   } else if (b0 >= 0xE0 && b0 <= 0xEF) {
-    len = 3, cp = b0 & 0x0F, min = 0x800;
+    len = 3;
+    cp = b0 & 0x0F;
+    min = 0x800;
   } else if (b0 >= 0xF0 && b0 <= 0xF4) {
-    len = 4, cp = b0 & 0x07, min = 0x10000;
+    len = 4;
+    cp = b0 & 0x07;
+    min = 0x10000;
   } else {
     *pos = i + 1;
     return -1;

@@ -21,11 +21,11 @@ std::string FormatNaive(Clock::time_point t) {
   const std::chrono::year_month_day ymd{day};
   const std::chrono::hh_mm_ss<microseconds> tod{us - day};
   char buf[48];
-  int n = std::snprintf(buf, sizeof(buf), "%04d-%02u-%02uT%02d:%02d:%02d",
-                        static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()),
-                        static_cast<unsigned>(ymd.day()), static_cast<int>(tod.hours().count()),
-                        static_cast<int>(tod.minutes().count()),
-                        static_cast<int>(tod.seconds().count()));
+  int n =
+      std::snprintf(buf, sizeof(buf), "%04d-%02u-%02uT%02d:%02d:%02d", static_cast<int>(ymd.year()),
+                    static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
+                    static_cast<int>(tod.hours().count()), static_cast<int>(tod.minutes().count()),
+                    static_cast<int>(tod.seconds().count()));
   const auto frac = tod.subseconds().count();
   if (frac != 0) {
     n += std::snprintf(buf + n, sizeof(buf) - static_cast<size_t>(n), ".%06d",

@@ -20,7 +20,9 @@ bool IsHex(char c) {
 // str() of it is lowercase 8-4-4-4-12.
 bool CanonicalUuid(std::string_view hex, std::string* out) {
   if (hex.substr(0, 9) == "urn:uuid:") hex.remove_prefix(9);
-  if (hex.size() >= 2 && hex.front() == '{' && hex.back() == '}') hex = hex.substr(1, hex.size() - 2);
+  if (hex.size() >= 2 && hex.front() == '{' && hex.back() == '}') {
+    hex = hex.substr(1, hex.size() - 2);
+  }
   std::string digits;
   for (const char c : hex) {
     if (c == '-') continue;

@@ -59,7 +59,13 @@ int Worker::Run() {
       Restore(d->tag, false);
       break;
     }
-    HandleDelivery(*d);
+    try {
+      HandleDelivery(*d);
+    } catch (const std::exception& e) {
+      // Not expected (task errors are caught in exec, Redis errors retried): keep serving. The
+      // message stays in `unacked` and goes back to its queue at shutdown.
+      spdlog::critical("Unexpected error while handling message {}: {}", d->tag, e.what());
+    }
   }
   RestoreAllHeld();
   return 0;
