@@ -8,6 +8,7 @@
 // separators, ensure_ascii escapes, Python's float repr.
 #pragma once
 
+#include <charconv>
 #include <cstdint>
 #include <initializer_list>
 #include <limits>
@@ -16,6 +17,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <type_traits>
 #include <utility>
 #include <variant>
@@ -29,9 +31,16 @@ class JsonError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+/// An integer outside int64_t, kept as its decimal text so it round-trips exactly (Python ints
+/// have no size limit; an id above 2**63 must not come back as a float).
+struct BigInt {
+  std::string digits;  ///< "-?[0-9]+"
+  friend bool operator==(const BigInt&, const BigInt&) = default;
+};
+
 class Json {
  public:
-  enum class Type { kNull, kBool, kInt, kDouble, kString, kArray, kObject };
+  enum class Type { kNull, kBool, kInt, kDouble, kString, kArray, kObject, kBigInt };
   using Array = std::vector<Json>;
   /// Insertion-ordered object (Python dict order). Keys are unique when built through Set().
   using Object = std::vector<std::pair<std::string, Json>>;
@@ -48,6 +57,7 @@ class Json {
   Json(const char* s) : v_(std::string(s)) {}
   Json(Array a) : v_(std::move(a)) {}
   Json(Object o) : v_(std::move(o)) {}
+  Json(BigInt b) : v_(std::move(b)) {}
 
   /// An array from a brace list: Json::MakeArray({1, "two", nullptr}).
   static Json MakeArray(std::initializer_list<Json> items = {}) { return Json(Array(items)); }
@@ -64,7 +74,8 @@ class Json {
   bool is_bool() const { return type() == Type::kBool; }
   bool is_int() const { return type() == Type::kInt; }
   bool is_double() const { return type() == Type::kDouble; }
-  bool is_number() const { return is_int() || is_double(); }
+  bool is_bigint() const { return type() == Type::kBigInt; }  ///< an int beyond int64_t
+  bool is_number() const { return is_int() || is_double() || is_bigint(); }
   bool is_string() const { return type() == Type::kString; }
   bool is_array() const { return type() == Type::kArray; }
   bool is_object() const { return type() == Type::kObject; }
@@ -74,7 +85,8 @@ class Json {
   // Typed access; each throws JsonError when the value holds another type.
   bool as_bool() const;
   int64_t as_int() const;
-  double as_double() const;  ///< ints convert to double
+  double as_double() const;  ///< ints (big ones too) convert to double
+  const BigInt& as_bigint() const;
   const std::string& as_string() const;
   const Array& as_array() const;
   Array& as_array();
@@ -108,7 +120,7 @@ class Json {
   friend bool operator!=(const Json& a, const Json& b) { return !(a == b); }
 
  private:
-  std::variant<std::monostate, bool, int64_t, double, std::string, Array, Object> v_;
+  std::variant<std::monostate, bool, int64_t, double, std::string, Array, Object, BigInt> v_;
 };
 
 // ----- conversions used for task arguments and return values --------------------------------
@@ -126,6 +138,19 @@ inline void FromJson(const Json& j, bool* out) {
 }
 template <class I, std::enable_if_t<std::is_integral_v<I> && !std::is_same_v<I, bool>, int> = 0>
 void FromJson(const Json& j, I* out) {
+  if constexpr (std::is_unsigned_v<I>) {
+    if (j.is_bigint()) {  // above INT64_MAX: may still fit an unsigned 64-bit type
+      uint64_t u = 0;
+      const std::string& d = j.as_bigint().digits;
+      const auto [ptr, ec] = std::from_chars(d.data(), d.data() + d.size(), u);
+      if (ec != std::errc() || ptr != d.data() + d.size() || u > std::numeric_limits<I>::max()) {
+        detail::ThrowConversion(j, "int in range");
+      }
+      *out = static_cast<I>(u);
+      return;
+    }
+  }
+  if (j.is_bigint()) detail::ThrowConversion(j, "int in range");
   if (!j.is_int()) detail::ThrowConversion(j, "int");
   const int64_t v = j.as_int();
   if constexpr (std::is_unsigned_v<I>) {

@@ -5,6 +5,7 @@
 #include <rapidjson/reader.h>
 
 #include <charconv>
+#include <cstdlib>
 #include <limits>
 #include <string>
 #include <system_error>
@@ -33,6 +34,7 @@ const char* Json::python_type_name() const {
     case Type::kBool:
       return "bool";
     case Type::kInt:
+    case Type::kBigInt:
       return "int";
     case Type::kDouble:
       return "float";
@@ -58,8 +60,14 @@ int64_t Json::as_int() const {
 
 double Json::as_double() const {
   if (is_int()) return static_cast<double>(std::get<int64_t>(v_));
+  if (is_bigint()) return std::strtod(std::get<BigInt>(v_).digits.c_str(), nullptr);
   if (!is_double()) detail::ThrowConversion(*this, "float");
   return std::get<double>(v_);
+}
+
+const BigInt& Json::as_bigint() const {
+  if (!is_bigint()) detail::ThrowConversion(*this, "int beyond 64 bits");
+  return std::get<BigInt>(v_);
 }
 
 const std::string& Json::as_string() const {
@@ -151,6 +159,7 @@ namespace {
 // Python's json module handles roughly a thousand levels before RecursionError; 512 is plenty
 // for real payloads and bounds the recursion of Dump() and of the destructor.
 constexpr int kMaxDepth = 512;
+constexpr size_t kMaxIntDigits = 4300;
 
 // Python's json.loads keeps the last value of a repeated key at the position of the first.
 void DedupeKeys(Json::Object* object) {
@@ -212,6 +221,13 @@ bool NumberFromText(std::string_view text, Json* out) {
       *out = Json(i);
       return true;
     }
+    // Beyond int64: Python keeps the exact integer, so do we (as text). RapidJSON itself
+    // refuses literals beyond double's range (~309 digits); kMaxIntDigits is a second guard.
+    if (ec == std::errc::result_out_of_range && text.size() <= kMaxIntDigits) {
+      *out = Json(BigInt{std::string(text)});
+      return true;
+    }
+    if (ec == std::errc::result_out_of_range) return false;
   }
   double d = 0.0;
   auto [ptr, ec] = std::from_chars(first, last, d);

@@ -141,6 +141,9 @@ void AppendValue(const Json& j, std::string* out) {
     case Json::Type::kInt:
       out->append(std::to_string(j.as_int()));
       return;
+    case Json::Type::kBigInt:
+      out->append(j.as_bigint().digits);
+      return;
     case Json::Type::kDouble: {
       const double d = j.as_double();
       if (std::isnan(d)) {

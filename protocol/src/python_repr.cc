@@ -85,6 +85,9 @@ void AppendRepr(const Json& v, std::string* out) {
     case Json::Type::kInt:
       out->append(std::to_string(v.as_int()));
       return;
+    case Json::Type::kBigInt:
+      out->append(v.as_bigint().digits);
+      return;
     case Json::Type::kDouble:
       out->append(PyFloatRepr(v.as_double()));
       return;
