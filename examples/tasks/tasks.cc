@@ -1,6 +1,7 @@
 // The example task library, libtasks.so: `cworker -A tasks` serves these as "tasks.<name>",
 // the names a Python producer uses through the twin module python_fixtures/tasks.py.
 #include <cstdint>
+#include <algorithm>
 #include <cstdlib>
 #include <numeric>
 #include <string>
@@ -97,6 +98,17 @@ int64_t cpu(int64_t n) {
   return static_cast<int64_t>(x & 0x7fffffffffffffffULL);
 }
 CW_TASK(cpu, .arg_names = {"n"});
+
+// [retry_until]
+// Python: @app.task(bind=True) ... raise self.retry(countdown=0.1, max_retries=...)
+int64_t retry_until(cw::TaskContext& ctx, int64_t n) {
+  if (ctx.retries() < n) {
+    ctx.Retry({.countdown = 0.1, .max_retries = static_cast<int>(std::max<int64_t>(n, 3) + 1)});
+  }
+  return ctx.retries();
+}
+CW_TASK(retry_until, .arg_names = {"n"});
+// [retry_until]
 
 // Kills the process running it: in the solo pool that is the worker itself, as in Python's
 // solo pool; the prefork pool isolates it.

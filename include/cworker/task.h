@@ -63,10 +63,33 @@ struct RequestInfo {
   Json headers;         ///< every header of the message, as received
 };
 
+/// How to retry (Celery's `self.retry(countdown=..., max_retries=..., exc=...)`).
+struct RetryOptions {
+  /// Seconds until the retry runs; default: the task's default_retry_delay.
+  std::optional<double> countdown;
+  /// Overrides the task's max_retries for this call; a negative value retries without limit.
+  std::optional<int> max_retries;
+  /// Stored in the RETRY record, and raised as the FAILURE once retries are exhausted (else
+  /// celery.exceptions.MaxRetriesExceededError is).
+  std::optional<TaskError> exc;
+};
+
+/// Thrown by TaskContext::Retry and caught by the worker; task code lets it pass.
+struct RetryRequest {
+  RetryOptions options;
+};
+
 /// The C++ form of Celery's bound task `self`: request fields for the running task.
 /// Valid only during the call it was passed to.
 class TaskContext {
  public:
+  /// Ends the task and asks the worker to run it again later: the message is republished with
+  /// the same id, retries + 1 and an ETA, and the RETRY state is stored (Celery's self.retry).
+  /// When retries are exhausted the task fails instead. Never returns.
+  [[noreturn]] void Retry(RetryOptions options = {}) const {
+    throw RetryRequest{std::move(options)};
+  }
+
   explicit TaskContext(const RequestInfo& request) : request_(request) {}
   const std::string& id() const { return request_.id; }
   const std::string& name() const { return request_.task; }

@@ -129,6 +129,12 @@ void RedisTransport::Ack(const std::string& tag) {
       hard_stop_);
 }
 
+void RedisTransport::Publish(const std::string& queue, int priority, const std::string& payload) {
+  const std::string key = p::QueueKey(queue, priority);
+  conn_.Retrying([&](redis::Connection& c) { return c.Call({"LPUSH", key, payload}); },
+                 hard_stop_);
+}
+
 bool RedisTransport::Restore(const std::string& tag, bool leftmost) {
   return conn_.Retrying(
       [&](redis::Connection& c) {

@@ -47,6 +47,10 @@ class RedisTransport {
   /// Removes the message from unacked/unacked_index (kombu's ack and reject-without-requeue).
   void Ack(const std::string& tag);
 
+  /// Publishes an envelope to `queue` at `priority` (LPUSH on its priority list), as a
+  /// producer using the anonymous exchange does. Retries while Redis is unreachable.
+  void Publish(const std::string& queue, int priority, const std::string& payload);
+
   /// Puts an unacked message back on its queue, marked redelivered, and forgets it: RPUSH (it
   /// is consumed next) for restores, LPUSH (consumed last) for reject-with-requeue, into the
   /// message's priority list. Returns false when the tag was not in `unacked` any more.

@@ -2,6 +2,7 @@
 
 #include <cxxabi.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <memory>
@@ -20,6 +21,16 @@ std::string Demangle(const char* name) {
   return status == 0 && out ? std::string(out.get()) : std::string(name);
 }
 
+// repr(tuple(args)): "(1,)", "(1, 2)", "()".
+std::string PyTupleRepr(const Json& args) {
+  std::string out = "(";
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (i > 0) out += ", ";
+    out += protocol::PyRepr(args.At(i));
+  }
+  return out + (args.size() == 1 ? ",)" : ")");
+}
+
 // Python's str(exc): the single argument itself, else the repr of the args tuple.
 std::string PyStr(const Json& args) {
   if (args.is_array() && args.size() == 1) {
@@ -27,12 +38,7 @@ std::string PyStr(const Json& args) {
     return only.is_string() ? only.as_string() : protocol::PyRepr(only);
   }
   if (!args.is_array() || args.empty()) return "";
-  std::string out = "(";
-  for (size_t i = 0; i < args.size(); ++i) {
-    if (i > 0) out += ", ";
-    out += protocol::PyRepr(args.At(i));
-  }
-  return out + ")";
+  return PyTupleRepr(args);
 }
 
 // A traceback in Python's layout so AsyncResult.traceback reads naturally; the frame names
@@ -57,6 +63,32 @@ Outcome Failure(const std::string& where, std::string module, std::string type, 
   return out;
 }
 
+// Celery's Task.retry: past max_retries the given exc (or MaxRetriesExceededError) is raised
+// as an ordinary failure; otherwise the worker republishes the message.
+Outcome RetryOutcome(const TaskDescriptor& task, const RequestInfo& request, const Json& args,
+                     const Json& kwargs, const RetryOptions& options, const std::string& where) {
+  const int max_retries = options.max_retries.value_or(task.options.max_retries);
+  if (max_retries >= 0 && request.retries >= max_retries) {
+    if (options.exc) {
+      return Failure(where, options.exc->exc_module(), options.exc->exc_type(),
+                     options.exc->exc_args());
+    }
+    return Failure(where, "celery.exceptions", "MaxRetriesExceededError",
+                   Json::MakeArray({"Can't retry " + task.name + "[" + request.id +
+                                    "] args:" + PyTupleRepr(args) +
+                                    " kwargs:" + protocol::PyRepr(kwargs)}));
+  }
+  Outcome out;
+  if (options.exc) {
+    out = Failure(where, options.exc->exc_module(), options.exc->exc_type(),
+                  options.exc->exc_args());
+    out.has_exception = true;
+  }
+  out.kind = OutcomeKind::kRetry;
+  out.retry_countdown = std::max(0.0, options.countdown.value_or(task.options.default_retry_delay));
+  return out;
+}
+
 }  // namespace
 
 Outcome FailureOutcome(std::string exc_module, std::string exc_type, Json exc_args,
@@ -76,6 +108,8 @@ Outcome Execute(const TaskDescriptor& task, const RequestInfo& request, const Js
     out.kind = OutcomeKind::kSuccess;
   } catch (const TaskError& e) {
     out = Failure(where, e.exc_module(), e.exc_type(), e.exc_args());
+  } catch (const RetryRequest& r) {
+    out = RetryOutcome(task, request, args, kwargs, r.options, where);
   } catch (const Reject& r) {
     out.kind = OutcomeKind::kReject;
     out.requeue = r.requeue;

@@ -14,6 +14,7 @@ enum class OutcomeKind {
   kFailure,  ///< raised: `exception`, `traceback`, `exception_repr`
   kReject,   ///< threw cw::Reject: no state stored; `requeue` says where the message goes
   kIgnore,   ///< threw cw::Ignore: no state stored, message acked
+  kRetry,    ///< called ctx.Retry() with retries left: republish after `retry_countdown`
 };
 
 struct Outcome {
@@ -23,6 +24,8 @@ struct Outcome {
   std::string traceback;       ///< Python-style text for the FAILURE record
   std::string exception_repr;  ///< ValueError('boom'), for logs and events
   bool requeue = false;
+  double retry_countdown = 0;  ///< kRetry: seconds until the retry runs
+  bool has_exception = false;  ///< kRetry: `exception` holds the exc given to Retry()
   double runtime_s = 0;  ///< wall time of the call
 };
 

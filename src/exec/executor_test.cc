@@ -70,6 +70,61 @@ TEST(Execute, ReportsRejectAndIgnore) {
   EXPECT_EQ(RunTask(Describe<&ignores>("ignores"), "[]").kind, cw::exec::OutcomeKind::kIgnore);
 }
 
+int64_t retries_twice(cw::TaskContext& ctx) {
+  if (ctx.retries() < 2) ctx.Retry({.countdown = 0.5, .max_retries = 2});
+  return ctx.retries();
+}
+void retries_with_exc(cw::TaskContext& ctx) {
+  ctx.Retry({.max_retries = 1, .exc = cw::RuntimeError("flaky")});
+}
+
+cw::exec::Outcome RunAt(const cw::TaskDescriptor& task, int64_t retries) {
+  cw::RequestInfo request;
+  request.id = "t1";
+  request.retries = retries;
+  return cw::exec::Execute(task, request, cw::Json::Array{}, cw::Json::Object{});
+}
+
+TEST(Execute, RetryAsksForARepublishWithTheCountdown) {
+  const auto task = Describe<&retries_twice>("retries_twice");
+  const auto out = RunAt(task, 0);
+  EXPECT_EQ(out.kind, cw::exec::OutcomeKind::kRetry);
+  EXPECT_DOUBLE_EQ(out.retry_countdown, 0.5);
+  EXPECT_FALSE(out.has_exception);
+  EXPECT_EQ(RunAt(task, 2).result, cw::Json(2));
+}
+
+TEST(Execute, RetryUsesTheTaskDefaultDelay) {
+  const auto task = Describe<&retries_with_exc>("retries_with_exc", {.default_retry_delay = 7});
+  const auto out = RunAt(task, 0);
+  ASSERT_EQ(out.kind, cw::exec::OutcomeKind::kRetry);
+  EXPECT_DOUBLE_EQ(out.retry_countdown, 7.0);
+  EXPECT_TRUE(out.has_exception);
+  EXPECT_EQ(out.exception_repr, "RuntimeError('flaky')");
+}
+
+void always_retries(cw::TaskContext& ctx, int64_t) { ctx.Retry(); }
+
+TEST(Execute, ExhaustedRetriesFailWithTheGivenExcOrMaxRetriesExceeded) {
+  const auto with_exc = RunAt(Describe<&retries_with_exc>("retries_with_exc"), 1);
+  EXPECT_EQ(with_exc.kind, cw::exec::OutcomeKind::kFailure);
+  EXPECT_EQ(with_exc.exception.exc_type, "RuntimeError");
+
+  const auto task = Describe<&always_retries>("always_retries", {.max_retries = 3});
+  cw::RequestInfo request;
+  request.id = "t9";
+  request.retries = 3;
+  const auto out = cw::exec::Execute(task, request, cw::Json::Parse("[1]"), cw::Json::Object{});
+  EXPECT_EQ(out.kind, cw::exec::OutcomeKind::kFailure);
+  EXPECT_EQ(out.exception.exc_module, "celery.exceptions");
+  EXPECT_EQ(out.exception.exc_type, "MaxRetriesExceededError");
+  EXPECT_EQ(out.exception.exc_message.At(size_t{0}).as_string(),
+            "Can't retry tasks.always_retries[t9] args:(1,) kwargs:{}");
+  request.retries = 2;
+  EXPECT_EQ(cw::exec::Execute(task, request, cw::Json::Parse("[1]"), cw::Json::Object{}).kind,
+            cw::exec::OutcomeKind::kRetry);
+}
+
 TEST(FailureOutcome, HasNoTracebackWhenAsked) {
   const auto out = cw::exec::FailureOutcome("celery.exceptions", "NotRegistered",
                                             cw::Json::MakeArray({"tasks.x"}), false);

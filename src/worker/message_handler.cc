@@ -3,11 +3,15 @@
 //   expired? (REVOKED) -> registered? (NotRegistered FAILURE, as Celery) -> ETA in the future?
 //   (hold it, message stays in `unacked`) -> run: ack first unless acks_late, execute, store
 //   the state, log Celery's line, ack after if acks_late.
+#include <cmath>
+
 #include <spdlog/spdlog.h>
 
 #include <cw/protocol/python_repr.h>
+#include <cw/protocol/task_encode.h>
 #include <cw/protocol/time_format.h>
 
+#include "util/uuid.h"
 #include "worker/worker.h"
 
 namespace cw::worker {
@@ -28,6 +32,15 @@ bool HasCanvas(const Json& embed) {
     if (v != nullptr && !v->is_null() && !(v->is_array() && v->empty())) return true;
   }
   return false;
+}
+
+// Seconds as Python prints the countdown it was given: 1 -> "1", 0.1 -> "0.1".
+std::string Seconds(double s) {
+  double whole = 0;
+  if (std::modf(s, &whole) == 0.0 && std::abs(whole) < 1e15) {
+    return std::to_string(static_cast<int64_t>(whole));
+  }
+  return p::PyFloatRepr(s);
 }
 
 }  // namespace
@@ -153,8 +166,51 @@ void Worker::RunTask(const TaskDescriptor& task, const p::TaskMessage& msg,
     case exec::OutcomeKind::kIgnore:
       spdlog::info("Task {}[{}] ignored", name, msg.id);
       break;
+    case exec::OutcomeKind::kRetry:
+      PublishRetry(msg, out, tag);
+      return;
   }
   if (acks_late) Ack(tag);
+}
+
+// Celery's Task.retry: publish the same task again (same id, retries + 1, an ETA), then store
+// RETRY, then ack the message that ran. Should publishing fail, the message is acked all the
+// same (Celery rejects it) and the failure is stored instead.
+void Worker::PublishRetry(const p::TaskMessage& msg, const exec::Outcome& out,
+                          const std::string& tag) {
+  p::TaskMessage next = msg;
+  next.retries = msg.retries + 1;
+  next.eta = p::FormatIsoUtc(std::chrono::system_clock::now() +
+                             std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                                 std::chrono::duration<double>(out.retry_countdown)));
+  if (next.parent_id.empty()) next.parent_id = msg.id;  // what Celery 5.2 sends
+  next.origin = origin_;
+  const Json* rk = msg.delivery_info.Find("routing_key");
+  const Json* ex = msg.delivery_info.Find("exchange");
+  const Json* prio = msg.delivery_info.Find("priority");
+  p::PublishTarget target;
+  target.routing_key = rk != nullptr && rk->is_string() && !rk->as_string().empty()
+                           ? rk->as_string()
+                           : options_.queues.front();
+  target.exchange = ex != nullptr && ex->is_string() ? ex->as_string() : "";
+  target.priority = prio != nullptr && prio->is_int() ? static_cast<int>(prio->as_int()) : 0;
+  target.delivery_tag = util::Uuid4();
+
+  const std::string reason = "Retry in " + Seconds(out.retry_countdown) + "s" +
+                             (out.has_exception ? ": " + out.exception_repr : "");
+  try {
+    transport_->Publish(target.routing_key, target.priority, p::EncodeTaskEnvelope(next, target));
+  } catch (const std::exception& e) {
+    spdlog::error("Task {}[{}] could not be retried: {}", msg.task, msg.id, e.what());
+    StoreFailure(msg, out);
+    Ack(tag);
+    return;
+  }
+  Json children = Json::MakeArray({Json::MakeArray({Json::MakeArray({msg.id, Json()}), Json()})});
+  StoreState(msg, "RETRY", out.has_exception ? out.exception.ToJson() : Json(),
+             out.traceback.empty() ? "" : out.traceback + reason + "\n", std::move(children));
+  spdlog::info("Task {}[{}] retry: {}", DisplayName(msg), msg.id, reason);
+  Ack(tag);
 }
 
 void Worker::StoreFailure(const p::TaskMessage& msg, const exec::Outcome& out) {
@@ -162,11 +218,12 @@ void Worker::StoreFailure(const p::TaskMessage& msg, const exec::Outcome& out) {
 }
 
 void Worker::StoreState(const p::TaskMessage& msg, const std::string& status, Json result,
-                        const std::string& traceback) {
+                        const std::string& traceback, Json children) {
   if (!backend_) return;
   p::ResultMeta meta;
   meta.status = status;
   meta.result = std::move(result);
+  meta.children = std::move(children);
   if (!traceback.empty()) meta.traceback = traceback;
   if (status == "SUCCESS" || status == "FAILURE" || status == "REVOKED") {
     meta.date_done = p::FormatDateDone(std::chrono::system_clock::now());

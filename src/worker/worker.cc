@@ -16,9 +16,13 @@
 
 #include <cw/protocol/keys.h>
 
+#include "util/hostname.h"
+
 namespace cw::worker {
 
-Worker::Worker(WorkerOptions options) : options_(std::move(options)) {
+Worker::Worker(WorkerOptions options)
+    : options_(std::move(options)),
+      origin_("gen" + std::to_string(getpid()) + "@" + util::Hostname()) {
   transport_ = std::make_unique<broker::RedisTransport>(options_.broker, options_.queues,
                                                         &warm_stop_, &cold_stop_);
   if (options_.backend) {

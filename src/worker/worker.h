@@ -68,7 +68,9 @@ class Worker {
   bool DiscardIfExpired(const protocol::TaskMessage& msg, const std::string& tag);
   void StoreFailure(const protocol::TaskMessage& msg, const exec::Outcome& out);
   void StoreState(const protocol::TaskMessage& msg, const std::string& status, Json result,
-                  const std::string& traceback);
+                  const std::string& traceback, Json children = Json::Array{});
+  void PublishRetry(const protocol::TaskMessage& msg, const exec::Outcome& out,
+                    const std::string& tag);
   RequestInfo MakeRequest(const protocol::TaskMessage& msg) const;
   void Ack(const std::string& tag);
   void Restore(const std::string& tag, bool leftmost);
@@ -76,6 +78,7 @@ class Worker {
   void RestoreAllHeld();
 
   WorkerOptions options_;
+  std::string origin_;  ///< "gen<pid>@<host>": the origin header of messages we publish
   std::atomic<bool> warm_stop_{false};
   std::atomic<bool> cold_stop_{false};
   std::unique_ptr<broker::RedisTransport> transport_;
