@@ -33,6 +33,8 @@ from .worker import (
 RESULT_TIMEOUT = float(os.environ.get("CW_TEST_RESULT_TIMEOUT", "20"))
 READY_TIMEOUT = float(os.environ.get("CW_TEST_READY_TIMEOUT", "30"))
 _REPORTED = pytest.StashKey[list]()
+_LOGS_SHOWN = pytest.StashKey[bool]()
+_SHARED_FACTORIES = []  # factories of module-shared workers currently set up
 
 
 def _attach(item, handle, since=0):
@@ -45,6 +47,10 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "slow: takes seconds (shutdown, reconnect); still run")
     config.addinivalue_line(
         "markers", "cworker_only: behaviour cworker defines differently from Python Celery"
+    )
+    # Debian's kombu/celery 5.2 use a deprecated importlib.metadata API: not our concern.
+    config.addinivalue_line(
+        "filterwarnings", "ignore:SelectableGroups dict interface:DeprecationWarning"
     )
 
 
@@ -59,10 +65,15 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
-    """On a failing test (or fixture), append the logs of the workers it used."""
+    """On a failing test (or fixture), append the logs of the workers it used.
+
+    ``CW_TEST_SHOW_LOGS=1`` attaches them to passing tests too (see them with ``-rP``).
+    """
     outcome = yield
     report = outcome.get_result()
-    if report.failed:
+    show_always = os.environ.get("CW_TEST_SHOW_LOGS") == "1" and report.when == "call"
+    if (report.failed or show_always) and not item.stash.get(_LOGS_SHOWN, False):
+        item.stash[_LOGS_SHOWN] = True
         for handle, since in item.stash.get(_REPORTED, []):
             report.sections.append((f"cworker {handle.name} output", handle.describe(since)))
 
@@ -160,6 +171,19 @@ def celery_app(redis_server):
         redis_socket_connect_timeout=5,
     )
     yield app
+    close_app(app)
+
+
+def close_app(app):
+    """Close the app's pools and its result subscription (so late GC of AsyncResults does
+    not try to UNSUBSCRIBE on a Redis that is already gone)."""
+    consumer = getattr(app.backend, "result_consumer", None)
+    pubsub = getattr(consumer, "_pubsub", None)
+    if pubsub is not None:
+        try:
+            pubsub.close()
+        finally:
+            consumer._pubsub = None
     app.close()
 
 
@@ -197,6 +221,9 @@ def _finish(factory):
     problems = []
     codes = factory.close()
     for handle in factory.handles:
+        if handle.checked:
+            continue
+        handle.checked = True
         if handle in codes and codes[handle] != 0:
             problems.append(
                 f"worker {handle.name} exited with {codes[handle]} on SIGTERM (expected 0)"
@@ -213,7 +240,11 @@ def cworker(request, cworker_binary, redis_server, tmp_path):
 
     Each worker logs to files under the test's tmp dir (shown when the test fails) and is
     warm-stopped after the test, which then must exit 0 and print no sanitizer report.
+    The module-shared ``worker`` is stopped first, so these workers are the only consumers.
     """
+    paused = [problem for shared in _SHARED_FACTORIES for problem in _finish(shared)]
+    if paused:
+        pytest.fail("module-shared worker: " + "\n".join(paused), pytrace=False)
     factory = CworkerFactory(
         cworker_binary, str(tmp_path), redis_server.url(BROKER_DB), redis_server.url(RESULT_DB)
     )
@@ -241,7 +272,9 @@ def _module_worker(cworker_binary, redis_server, tmp_path_factory):
         redis_server.url(BROKER_DB),
         redis_server.url(RESULT_DB),
     )
+    _SHARED_FACTORIES.append(factory)
     yield factory
+    _SHARED_FACTORIES.remove(factory)
     problems = _finish(factory)
     if problems:
         pytest.fail("\n".join(problems), pytrace=False)
@@ -268,6 +301,7 @@ __all__ = [
     "celery_app",
     "clean_redis",
     "cworker",
+    "close_app",
     "cworker_binary",
     "pytest_collection_modifyitems",
     "pytest_configure",

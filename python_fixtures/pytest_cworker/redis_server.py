@@ -47,16 +47,18 @@ class RedisServer:
 
     def start(self, timeout=10):
         self.dir = tempfile.mkdtemp(prefix=f"cw-redis-{self.port}-")
-        cmd = [
-            self.executable,
-            "--port", str(self.port),
-            "--bind", "127.0.0.1",
-            "--save", "",
-            "--appendonly", "no",
-            "--dir", self.dir,
-            "--daemonize", "no",
-            "--logfile", os.path.join(self.dir, "redis.log"),
-        ]
+        options = {
+            "port": str(self.port),
+            "bind": "127.0.0.1",
+            "save": "",
+            "appendonly": "no",
+            "dir": self.dir,
+            "daemonize": "no",
+            "logfile": os.path.join(self.dir, "redis.log"),
+        }
+        cmd = [self.executable]
+        for name, value in options.items():
+            cmd += [f"--{name}", value]
         self.proc = subprocess.Popen(
             cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
         )

@@ -59,6 +59,7 @@ class CworkerHandle:
         self.workdir = workdir
         self.stdout_path = os.path.join(workdir, f"{name}.stdout.log")
         self.stderr_path = os.path.join(workdir, f"{name}.stderr.log")
+        self.checked = False  # exit code and sanitizer output already verified
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
             self.proc = subprocess.Popen(
                 cmd,
@@ -202,17 +203,29 @@ class CworkerFactory:
         self.backend_url = backend_url
         self.handles = []
 
-    def command(self, *extra_args, queues=None, concurrency=1, prefetch_multiplier=None,
-                broker_url=None, backend_url=None, nodename=None, loglevel="INFO"):
-        cmd = [
-            self.binary,
-            "-A", "tasks",
-            "-b", broker_url or self.broker_url,
-            "--result-backend", backend_url or self.backend_url,
-            "-P", "solo",
-            "-c", str(concurrency),
-            "-l", loglevel,
-        ]
+    def command(
+        self,
+        *extra_args,
+        queues=None,
+        concurrency=1,
+        prefetch_multiplier=None,
+        broker_url=None,
+        backend_url=None,
+        nodename=None,
+        loglevel="INFO",
+        app="tasks",
+    ):
+        """The worker's argv.
+
+        ``broker_url=False`` / ``backend_url=False`` omit ``-b`` / ``--result-backend``
+        (to test the ``CELERY_*`` environment defaults).
+        """
+        cmd = [self.binary, "-A", app]
+        if broker_url is not False:
+            cmd += ["-b", broker_url or self.broker_url]
+        if backend_url is not False:
+            cmd += ["--result-backend", backend_url or self.backend_url]
+        cmd += ["-P", "solo", "-c", str(concurrency), "-l", loglevel]
         if nodename:
             cmd += ["-n", nodename]
         if queues:
@@ -229,8 +242,9 @@ class CworkerFactory:
         merged.update(env or {})
         return merged
 
-    def start(self, *extra_args, env=None, queues=None, wait_ready=True, ready_timeout=20.0,
-              **options):
+    def start(
+        self, *extra_args, env=None, queues=None, wait_ready=True, ready_timeout=20.0, **options
+    ):
         """Start a worker; see :meth:`command` for ``options``. Returns a CworkerHandle."""
         name = f"w{next(_names)}"
         options.setdefault("nodename", f"{name}@%h")

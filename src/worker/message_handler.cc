@@ -72,9 +72,6 @@ void Worker::HandleDelivery(broker::Delivery& d) {
     RejectUndecodable(d, error);
     return;
   }
-  spdlog::info("Task {}[{}] received", DisplayName(*msg), msg->id);
-  if (DiscardIfExpired(*msg, d.tag)) return;
-
   const TaskDescriptor* task = Registry::Global().Find(msg->task);
   if (task == nullptr) {
     // Celery's behaviour, on purpose: reject without requeue and store NotRegistered. A worker
@@ -89,6 +86,8 @@ void Worker::HandleDelivery(broker::Delivery& d) {
                                             Json::MakeArray({msg->task}), false));
     return;
   }
+  spdlog::info("Task {}[{}] received", DisplayName(*msg), msg->id);
+  if (DiscardIfExpired(*msg, d.tag)) return;
   if (HasCanvas(msg->embed)) {
     spdlog::warn("Task {}[{}] carries link/chain/chord continuations; this cworker version does "
                  "not apply them (see docs/architecture.md, canvas)",

@@ -1,0 +1,123 @@
+"""Command line, banner and log format: what an operator of a Celery worker expects."""
+
+import json
+import os
+import re
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from pytest_cworker.plugin import RESULT_TIMEOUT
+from pytest_cworker.worker import task_library_dir
+
+EXAMPLE_TASKS = [
+    "tasks.add",
+    "tasks.cpu",
+    "tasks.crash",
+    "tasks.echo",
+    "tasks.fail",
+    "tasks.get_number",
+    "tasks.mul",
+    "tasks.sleep",
+    "tasks.sum_numbers",
+    "tasks.xsum",
+]
+LOG_LINE_RE = re.compile(
+    r"^\[\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2},\d{3}: "
+    r"(DEBUG|INFO|WARNING|ERROR|CRITICAL)/[\w-]+\] \S"
+)
+
+
+def test_banner_on_stdout(worker, redis_server):
+    banner = worker.stdout_text()
+    assert ".> concurrency: 1 (solo)" in banner
+    assert f".> transport:   redis://127.0.0.1:{redis_server.port}/0" in banner
+    assert f".> results:     redis://127.0.0.1:{redis_server.port}/1" in banner
+    assert re.search(r"\.> celery\s+exchange=celery\(direct\) key=celery", banner)
+    assert "[tasks]" in banner
+    listed = re.findall(r"^  \. (\S+)$", banner, re.M)
+    assert set(EXAMPLE_TASKS) <= set(listed), f"missing from [tasks]: {listed}"
+
+
+def test_log_lines_use_celery_format_and_ready_line(worker):
+    lines = [line for line in worker.log_text().splitlines() if line.startswith("[")]
+    assert lines, "nothing logged on stderr"
+    bad = [line for line in lines if not LOG_LINE_RE.match(line)]
+    assert not bad, f"lines not in Celery's log format: {bad[:5]}"
+    ready = [line for line in lines if line.endswith(" ready.")]
+    assert len(ready) == 1
+    assert f"@{socket.gethostname()} ready." in ready[0], "-n name@%h must expand %h"
+    assert "INFO/MainProcess]" in ready[0]
+
+
+def test_node_name_is_used_verbatim(cworker, tasks):
+    worker = cworker.start(nodename="alpha.beta@example-host")
+    worker.wait_for_log(r"alpha\.beta@example-host ready\.")
+
+
+def test_queues_listed_in_banner(cworker):
+    worker = cworker.start(queues="fast,slow")
+    banner = worker.stdout_text()
+    assert re.search(r"\.> fast\s+exchange=fast\(direct\) key=fast", banner)
+    assert re.search(r"\.> slow\s+exchange=slow\(direct\) key=slow", banner)
+    assert not re.search(r"\.> celery\s+exchange=", banner)
+
+
+@pytest.mark.cworker_only
+def test_app_given_as_path_to_library(cworker, cworker_binary, tasks):
+    library = os.path.join(task_library_dir(cworker_binary), "libtasks.so")
+    cworker.start(app=library, env={"CWORKER_PATH": "/nonexistent"})
+    assert tasks.add.delay(3, 4).get(timeout=RESULT_TIMEOUT) == 7
+
+
+def test_broker_and_backend_from_environment(cworker, redis_server, tasks):
+    cworker.start(
+        broker_url=False,
+        backend_url=False,
+        env={
+            "CELERY_BROKER_URL": redis_server.url(0),
+            "CELERY_RESULT_BACKEND": redis_server.url(1),
+        },
+    )
+    assert tasks.add.delay(5, 6).get(timeout=RESULT_TIMEOUT) == 11
+
+
+class _NumberHandler(BaseHTTPRequestHandler):
+    calls = 0
+
+    def do_GET(self):  # noqa: N802 (http.server API)
+        type(self).calls += 1
+        body = json.dumps({"number": 1234, "other": "ignored"}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_get_number_calls_the_http_api(cworker, tasks):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _NumberHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/"
+        cworker.start(env={"NUMBER_API_URL": url})
+        assert tasks.get_number.delay().get(timeout=RESULT_TIMEOUT) == 1234
+        assert _NumberHandler.calls >= 1
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_retry_until_retries_then_succeeds(worker, tasks):
+    if "tasks.retry_until" not in worker.stdout_text():
+        pytest.skip("tasks.retry_until is not in this worker's [tasks] list yet")
+    mark = worker.log_mark()
+    result = tasks.retry_until.delay(2)
+    assert result.get(timeout=RESULT_TIMEOUT) == 2
+    assert worker.received_ids(since=mark).count(result.id) == 3

@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# THE test command (CI runs it through .ci/run):
+#   1. install missing Debian packages (scripts/install-deps.sh)
+#   2. build build/ (RelWithDebInfo) and build-asan/ (Debug, address+undefined sanitizers)
+#   3. ctest in both build trees
+#   4. docs/*.md snippets checked against examples/tasks/tasks.cc
+#   5. the compat suite (pytest compat_tests) against build/bin/cworker and
+#      build-asan/bin/cworker
+# Every step runs even if an earlier one failed; the exit status is non-zero if anything
+# failed, and the last line is the plain summary "N passed, M failed" (ctest + pytest).
+# Set CHECK_SKIP_ASAN=1 to skip the sanitizer tree (local quick runs only).
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+cd "$REPO_ROOT"
+
+PYTHON=/usr/bin/python3
+LOG_DIR="$(mktemp -d "${TMPDIR:-/tmp}/cworker-check-XXXXXX")"
+passed=0
+failed=0
+problems=()
+
+note_failure() { problems+=("$1"); }
+
+# count_ctest LOG: adds the "N tests failed out of M" numbers to the totals.
+count_ctest() {
+  local log="$1" line total bad
+  line="$(grep -E '[0-9]+ tests? failed out of [0-9]+' "$log" | tail -n 1 || true)"
+  if [[ -z "$line" ]]; then
+    failed=$((failed + 1))
+    return
+  fi
+  bad="$(sed -E 's/.* ([0-9]+) tests? failed out of ([0-9]+).*/\1/' <<<"$line")"
+  total="$(sed -E 's/.* ([0-9]+) tests? failed out of ([0-9]+).*/\2/' <<<"$line")"
+  passed=$((passed + total - bad))
+  failed=$((failed + bad))
+}
+
+# count_pytest LOG STATUS: adds pytest's "N passed, M failed, K errors" to the totals.
+count_pytest() {
+  local log="$1" status="$2" line p f e
+  line="$(grep -E '[0-9]+ (passed|failed|errors?)' "$log" | tail -n 1 || true)"
+  p="$(grep -oE '[0-9]+ passed' <<<"$line" | grep -oE '[0-9]+' || echo 0)"
+  f="$(grep -oE '[0-9]+ failed' <<<"$line" | grep -oE '[0-9]+' || echo 0)"
+  e="$(grep -oE '[0-9]+ errors?' <<<"$line" | grep -oE '[0-9]+' || echo 0)"
+  passed=$((passed + p))
+  failed=$((failed + f + e))
+  # A non-zero exit without a counted failure (no tests: 5, usage/internal error) fails too.
+  if ((status != 0 && f + e == 0)); then
+    failed=$((failed + 1))
+  fi
+}
+
+run_logged() {  # run_logged LOG CMD... : tee output to LOG, return CMD's status
+  local log="$1"
+  shift
+  set +e
+  "$@" 2>&1 | tee "$log"
+  local status=${PIPESTATUS[0]}
+  set -e
+  return "$status"
+}
+
+build_tree() {  # build_tree DIR CMAKE-ARGS...
+  local dir="$1"
+  shift
+  if run_logged "$LOG_DIR/build-$dir.log" scripts/build.sh "$dir" "$@"; then
+    return 0
+  fi
+  note_failure "build of $dir/ failed (log: $LOG_DIR/build-$dir.log)"
+  failed=$((failed + 1))
+  return 1
+}
+
+run_ctest() {  # run_ctest DIR
+  local dir="$1" status=0
+  say "check: ctest in $dir/"
+  run_logged "$LOG_DIR/ctest-$dir.log" \
+    ctest --test-dir "$dir" --output-on-failure --no-tests=error -j 2 || status=$?
+  count_ctest "$LOG_DIR/ctest-$dir.log"
+  ((status == 0)) || note_failure "ctest in $dir/ failed (exit $status)"
+}
+
+run_compat() {  # run_compat DIR
+  local dir="$1" status=0
+  say "check: compat suite against $dir/bin/cworker"
+  CWORKER_BIN="$REPO_ROOT/$dir/bin/cworker" run_logged "$LOG_DIR/compat-$dir.log" \
+    "$PYTHON" -m pytest compat_tests -q -p no:cacheprovider || status=$?
+  count_pytest "$LOG_DIR/compat-$dir.log" "$status"
+  ((status == 0)) || note_failure "compat suite against $dir/ failed (exit $status)"
+}
+
+say "check: installing dependencies"
+if ! scripts/install-deps.sh; then
+  note_failure "install-deps failed"
+  failed=$((failed + 1))
+fi
+
+say "check: docs quote the example code"
+if "$PYTHON" scripts/check-doc-snippets.py; then
+  passed=$((passed + 1))
+else
+  note_failure "docs/*.md snippets differ from examples/tasks/tasks.cc"
+  failed=$((failed + 1))
+fi
+
+if build_tree build -DCMAKE_BUILD_TYPE=RelWithDebInfo; then
+  run_ctest build
+  run_compat build
+fi
+
+if [[ "${CHECK_SKIP_ASAN:-0}" != 1 ]]; then
+  export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1"
+  export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+  if build_tree build-asan -DCWORKER_SANITIZE='address;undefined' -DCMAKE_BUILD_TYPE=Debug; then
+    run_ctest build-asan
+    run_compat build-asan
+  fi
+  unset ASAN_OPTIONS UBSAN_OPTIONS
+fi
+
+echo
+echo "check: logs in $LOG_DIR"
+for problem in "${problems[@]}"; do
+  echo "check: FAILED: $problem"
+done
+echo "${passed} passed, ${failed} failed"
+((failed == 0 && ${#problems[@]} == 0))

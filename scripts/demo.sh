@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# THE demo: builds cworker, starts it on Redis, drives it from Python Celery, stops it.
+#   1. install missing packages, build build/
+#   2. broker: $CELERY_BROKER_URL (results: $CELERY_RESULT_BACKEND, default the broker), or
+#      a private redis-server on a free loopback port (db 0 broker, db 1 results)
+#   3. cworker -A tasks -P solo -c 1, waits for "ready."
+#   4. python_fixtures/demo.py: sends add, mul, xsum, echo (unicode), cpu, sleep, a failing
+#      fail('boom') and an unregistered task; prints a table and the worker's log tail
+#   5. SIGTERM (warm shutdown) and the worker's exit code
+# Env: CWORKER_BIN overrides the worker binary; DEMO_SKIP_BUILD=1 skips steps 1's build.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+cd "$REPO_ROOT"
+
+PYTHON=/usr/bin/python3
+WORKER_BIN="${CWORKER_BIN:-$REPO_ROOT/build/bin/cworker}"
+RUN_DIR="$(mktemp -d "${TMPDIR:-/tmp}/cworker-demo-XXXXXX")"
+WORKER_LOG="$RUN_DIR/worker.stderr.log"
+WORKER_OUT="$RUN_DIR/worker.stdout.log"
+worker_pid=""
+
+cleanup() {
+  if [[ -n "$worker_pid" ]] && kill -0 "$worker_pid" 2>/dev/null; then
+    kill -KILL "$worker_pid" 2>/dev/null || true
+    wait "$worker_pid" 2>/dev/null || true
+  fi
+  stop_private_redis REDIS
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+say "demo: step 1/5: dependencies"
+scripts/install-deps.sh
+if [[ "${DEMO_SKIP_BUILD:-0}" != 1 ]]; then
+  say "demo: step 1/5: building build/"
+  scripts/build.sh build
+fi
+[[ -x "$WORKER_BIN" ]] || die "worker binary $WORKER_BIN not found"
+
+say "demo: step 2/5: broker"
+REDIS_PID=""
+if [[ -z "${CELERY_BROKER_URL:-}" ]]; then
+  start_private_redis REDIS
+  export CELERY_BROKER_URL="redis://127.0.0.1:${REDIS_PORT}/0"
+  export CELERY_RESULT_BACKEND="redis://127.0.0.1:${REDIS_PORT}/1"
+  say "demo: private redis-server on port ${REDIS_PORT}"
+else
+  export CELERY_RESULT_BACKEND="${CELERY_RESULT_BACKEND:-$CELERY_BROKER_URL}"
+  say "demo: using CELERY_BROKER_URL=${CELERY_BROKER_URL}"
+fi
+
+say "demo: step 3/5: starting $WORKER_BIN"
+(
+  cd "$RUN_DIR"
+  export CWORKER_PATH="$(dirname "$WORKER_BIN")/../lib"
+  exec "$WORKER_BIN" -A tasks -b "$CELERY_BROKER_URL" --result-backend "$CELERY_RESULT_BACKEND" \
+    -P solo -c 1 -l INFO -n demo@%h >"$WORKER_OUT" 2>"$WORKER_LOG"
+) &
+worker_pid=$!
+for _ in $(seq 1 1500); do  # up to ~30 s
+  grep -q ' ready\.' "$WORKER_LOG" 2>/dev/null && break
+  kill -0 "$worker_pid" 2>/dev/null || { cat "$WORKER_OUT" "$WORKER_LOG" >&2; die "worker exited"; }
+  sleep 0.02
+done
+grep -q ' ready\.' "$WORKER_LOG" || { cat "$WORKER_LOG" >&2; die "worker not ready after 30 s"; }
+cat "$WORKER_OUT"
+say "demo: worker ready (pid $worker_pid)"
+
+say "demo: step 4/5: sending tasks from Python Celery"
+demo_status=0
+(cd "$REPO_ROOT/python_fixtures" && "$PYTHON" demo.py --worker-log "$WORKER_LOG") || demo_status=$?
+
+say "demo: step 5/5: warm shutdown (SIGTERM)"
+kill -TERM "$worker_pid"
+worker_status=0
+for _ in $(seq 1 1000); do  # up to ~20 s
+  kill -0 "$worker_pid" 2>/dev/null || break
+  sleep 0.02
+done
+if kill -0 "$worker_pid" 2>/dev/null; then
+  say "demo: worker still running after 20 s, killing it"
+  kill -KILL "$worker_pid"
+fi
+wait "$worker_pid" || worker_status=$?
+worker_pid=""
+tail -n 5 "$WORKER_LOG"
+echo "worker exit code: $worker_status"
+((demo_status == 0 && worker_status == 0))
