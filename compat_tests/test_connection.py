@@ -31,3 +31,31 @@ def test_worker_waits_for_redis_then_serves(redis_factory, cworker):
     assert worker.stop() == 0
     with server.client(0) as client:
         wait_unacked_empty(client)
+
+
+@pytest.mark.slow
+def test_worker_survives_a_redis_restart(redis_factory, cworker):
+    """Redis goes away under an idle worker and comes back: the worker logs it, reconnects with
+    backoff and serves again, without exiting or losing the task sent after the restart."""
+    server = redis_factory()
+    url = f"redis://127.0.0.1:{server.port}"
+    worker = cworker.start(broker_url=f"{url}/0", backend_url=f"{url}/1")
+    app = Celery("tasks", broker=f"{url}/0", backend=f"{url}/1")
+    app.conf.result_expires = 86400
+    try:
+        assert app.send_task("tasks.add", args=(1, 1)).get(timeout=RESULT_TIMEOUT) == 2
+        mark = worker.log_mark()
+        server.stop()
+        worker.wait_for_log(CONNECTION_ERROR, timeout=15, since=mark)
+        assert worker.is_alive(), "worker exited when Redis went away"
+
+        restarted = redis_factory(port=server.port)
+        close_app(app)
+        app = Celery("tasks", broker=f"{url}/0", backend=f"{url}/1")
+        app.conf.result_expires = 86400
+        assert app.send_task("tasks.add", args=(2, 3)).get(timeout=RESULT_TIMEOUT) == 5
+    finally:
+        close_app(app)
+    assert worker.stop() == 0
+    with restarted.client(0) as client:
+        wait_unacked_empty(client)

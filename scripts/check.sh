@@ -3,7 +3,8 @@
 #   1. install missing Debian packages (scripts/install-deps.sh)
 #   2. build build/ (RelWithDebInfo) and build-asan/ (Debug, address+undefined sanitizers)
 #   3. ctest in both build trees
-#   4. docs/*.md snippets checked against examples/tasks/tasks.cc
+#   4. docs/*.md snippets checked against examples/tasks/tasks.cc; src/ includes checked
+#      against the layering table of docs/architecture.md
 #   5. the compat suite (pytest compat_tests) against build/bin/cworker and
 #      build-asan/bin/cworker
 # Every step runs even if an earlier one failed; the exit status is non-zero if anything
@@ -95,13 +96,17 @@ if ! scripts/install-deps.sh; then
   failed=$((failed + 1))
 fi
 
-say "check: docs quote the example code"
-if "$PYTHON" scripts/check-doc-snippets.py; then
-  passed=$((passed + 1))
-else
-  note_failure "docs/*.md snippets differ from examples/tasks/tasks.cc"
-  failed=$((failed + 1))
-fi
+run_static() {  # run_static DESCRIPTION SCRIPT: a repository check counted as one test
+  say "check: $1"
+  if "$PYTHON" "$2"; then
+    passed=$((passed + 1))
+  else
+    note_failure "$1 ($2)"
+    failed=$((failed + 1))
+  fi
+}
+run_static "docs quote the example code" scripts/check-doc-snippets.py
+run_static "includes follow the layering of docs/architecture.md" scripts/check-layers.py
 
 if build_tree build -DCMAKE_BUILD_TYPE=RelWithDebInfo; then
   run_ctest build
