@@ -156,12 +156,23 @@ def celery_app(redis_server):
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     if here not in sys.path:
         sys.path.insert(0, here)
+    # The twin module reads these at import. They are removed again afterwards: Celery lets
+    # CELERY_BROKER_URL override the broker of *every* app in the process, which would send
+    # the messages of a test's own Celery(broker=...) app to this server instead.
+    saved = {k: os.environ.get(k) for k in ("CELERY_BROKER_URL", "CELERY_RESULT_BACKEND")}
     os.environ["CELERY_BROKER_URL"] = redis_server.url(BROKER_DB)
     os.environ["CELERY_RESULT_BACKEND"] = redis_server.url(RESULT_DB)
-    if "tasks" in sys.modules:
-        tasks_module = importlib.reload(sys.modules["tasks"])
-    else:
-        tasks_module = importlib.import_module("tasks")
+    try:
+        if "tasks" in sys.modules:
+            tasks_module = importlib.reload(sys.modules["tasks"])
+        else:
+            tasks_module = importlib.import_module("tasks")
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
     app = tasks_module.app
     app.conf.update(
         result_expires=86400,
