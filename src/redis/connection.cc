@@ -1,6 +1,9 @@
 #include "redis/connection.h"
 
+#include <arpa/inet.h>
 #include <hiredis/hiredis.h>
+#include <netdb.h>
+#include <netinet/in.h>
 
 #include <algorithm>
 #include <thread>
@@ -34,6 +37,37 @@ Reply Reply::at(size_t i) const {
 }
 
 // ----- Connection -------------------------------------------------------------------------------
+namespace {
+
+// Every address `host` resolves to, as text, in the resolver's order (the host itself when it
+// is already numeric or does not resolve: hiredis then reports the error).
+std::vector<std::string> ResolveAll(const std::string& host) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  std::vector<std::string> out;
+  if (getaddrinfo(host.c_str(), nullptr, &hints, &found) == 0) {
+    for (addrinfo* a = found; a != nullptr; a = a->ai_next) {
+      char text[INET6_ADDRSTRLEN] = {};
+      const void* raw = a->ai_family == AF_INET6
+                            ? static_cast<const void*>(
+                                  &reinterpret_cast<sockaddr_in6*>(a->ai_addr)->sin6_addr)
+                            : static_cast<const void*>(
+                                  &reinterpret_cast<sockaddr_in*>(a->ai_addr)->sin_addr);
+      if (inet_ntop(a->ai_family, raw, text, sizeof text) != nullptr &&
+          std::find(out.begin(), out.end(), text) == out.end()) {
+        out.emplace_back(text);
+      }
+    }
+    freeaddrinfo(found);
+  }
+  if (out.empty()) out.push_back(host);
+  return out;
+}
+
+}  // namespace
+
 Connection::Connection(Url url, std::string role) : url_(std::move(url)), role_(std::move(role)) {}
 
 Connection::~Connection() { Close(); }
@@ -64,13 +98,23 @@ void Connection::set_reply_timeout(std::chrono::milliseconds timeout) {
 void Connection::Connect() {
   if (ctx_ != nullptr) return;
   const timeval connect_timeout{2, 0};
-  ctx_ = url_.unix_path.empty()
-             ? redisConnectWithTimeout(url_.host.c_str(), url_.port, connect_timeout)
-             : redisConnectUnixWithTimeout(url_.unix_path.c_str(), connect_timeout);
-  if (ctx_ == nullptr) throw ConnectionError("out of memory creating a Redis context");
-  if (ctx_->err != 0) {
-    Fail("Error " + std::to_string(ctx_->err) + " connecting to " +
-         (url_.unix_path.empty() ? url_.host + ":" + std::to_string(url_.port) : url_.unix_path));
+  if (url_.unix_path.empty()) {
+    // hiredis gives up after the first address a name resolves to; redis-py tries them all.
+    // So does this: "localhost" may be ::1 first while Redis listens on 127.0.0.1 only.
+    std::string last_error = "cannot resolve " + url_.host;
+    for (const std::string& address : ResolveAll(url_.host)) {
+      ctx_ = redisConnectWithTimeout(address.c_str(), url_.port, connect_timeout);
+      if (ctx_ == nullptr) throw ConnectionError("out of memory creating a Redis context");
+      if (ctx_->err == 0) break;
+      last_error = "Error connecting to " + url_.host + ":" + std::to_string(url_.port) + ": " +
+                   ctx_->errstr;
+      Close();
+    }
+    if (ctx_ == nullptr) throw ConnectionError(last_error);
+  } else {
+    ctx_ = redisConnectUnixWithTimeout(url_.unix_path.c_str(), connect_timeout);
+    if (ctx_ == nullptr) throw ConnectionError("out of memory creating a Redis context");
+    if (ctx_->err != 0) Fail("Error connecting to " + url_.unix_path);
   }
   redisEnableKeepAlive(ctx_);
   set_reply_timeout(reply_timeout_);
