@@ -11,6 +11,13 @@ CONNECTION_ERROR = (
 )
 
 
+def _client_app(url):
+    """A Celery client app of its own for a Redis that is not the session's."""
+    app = Celery("tasks", broker=f"{url}/0", backend=f"{url}/1")
+    app.conf.result_expires = 86400
+    return app
+
+
 @pytest.mark.slow
 def test_worker_waits_for_redis_then_serves(redis_factory, cworker):
     port = free_port()
@@ -22,8 +29,7 @@ def test_worker_waits_for_redis_then_serves(redis_factory, cworker):
     server = redis_factory(port=port)
     worker.wait_ready(timeout=30)
 
-    app = Celery("tasks", broker=f"{url}/0", backend=f"{url}/1")
-    app.conf.result_expires = 86400
+    app = _client_app(url)
     try:
         assert app.send_task("tasks.add", args=(2, 3)).get(timeout=RESULT_TIMEOUT) == 5
     finally:
@@ -40,8 +46,7 @@ def test_worker_survives_a_redis_restart(redis_factory, cworker):
     server = redis_factory()
     url = f"redis://127.0.0.1:{server.port}"
     worker = cworker.start(broker_url=f"{url}/0", backend_url=f"{url}/1")
-    app = Celery("tasks", broker=f"{url}/0", backend=f"{url}/1")
-    app.conf.result_expires = 86400
+    app = _client_app(url)
     try:
         assert app.send_task("tasks.add", args=(1, 1)).get(timeout=RESULT_TIMEOUT) == 2
         mark = worker.log_mark()
@@ -51,8 +56,7 @@ def test_worker_survives_a_redis_restart(redis_factory, cworker):
 
         restarted = redis_factory(port=server.port)
         close_app(app)
-        app = Celery("tasks", broker=f"{url}/0", backend=f"{url}/1")
-        app.conf.result_expires = 86400
+        app = _client_app(url)
         assert app.send_task("tasks.add", args=(2, 3)).get(timeout=RESULT_TIMEOUT) == 5
     finally:
         close_app(app)

@@ -31,6 +31,13 @@ def assert_still_serving(celery_app, broker):
     assert broker.llen("celery") == 0, "the bad message was requeued instead of dropped"
 
 
+def assert_stored_exception(results, task_id, exc_module, exc_type):
+    """The stored record is a FAILURE carrying exactly that exception class."""
+    record = stored_record(results, task_id)
+    assert record["status"] == "FAILURE", "a message that cannot be decoded was executed"
+    assert (record["result"]["exc_module"], record["result"]["exc_type"]) == (exc_module, exc_type)
+
+
 GARBAGE = {
     "not-json": b"this is not json {",
     "binary": bytes(range(256)),
@@ -76,10 +83,7 @@ def test_disallowed_content_type_fails_with_content_disallowed(
     task_id = push_envelope(broker, envelope)
     with pytest.raises(ContentDisallowed):
         AsyncResult(task_id, app=celery_app).get(timeout=RESULT_TIMEOUT)
-    record = stored_record(results, task_id)
-    assert record["status"] == "FAILURE", "a message of a disallowed type was executed"
-    assert record["result"]["exc_module"] == "kombu.exceptions"
-    assert record["result"]["exc_type"] == "ContentDisallowed"
+    assert_stored_exception(results, task_id, "kombu.exceptions", "ContentDisallowed")
     assert not re.search(r"\[" + task_id + r"\] succeeded", worker.log_text())
     assert_still_serving(celery_app, broker)
 
@@ -90,11 +94,7 @@ def test_bad_base64_body_fails_with_decode_error(worker, celery_app, broker, res
     task_id = push_envelope(broker, envelope)
     with pytest.raises(DecodeError):
         AsyncResult(task_id, app=celery_app).get(timeout=RESULT_TIMEOUT)
-    record = stored_record(results, task_id)
-    assert (record["result"]["exc_module"], record["result"]["exc_type"]) == (
-        "kombu.exceptions",
-        "DecodeError",
-    )
+    assert_stored_exception(results, task_id, "kombu.exceptions", "DecodeError")
     assert_still_serving(celery_app, broker)
 
 
@@ -110,11 +110,7 @@ def test_body_not_args_kwargs_embed_fails_with_invalid_task_error(
     task_id = push_envelope(broker, make_envelope("tasks.add", body=body))
     with pytest.raises(InvalidTaskError):
         AsyncResult(task_id, app=celery_app).get(timeout=RESULT_TIMEOUT)
-    record = stored_record(results, task_id)
-    assert (record["result"]["exc_module"], record["result"]["exc_type"]) == (
-        "celery.exceptions",
-        "InvalidTaskError",
-    )
+    assert_stored_exception(results, task_id, "celery.exceptions", "InvalidTaskError")
     assert_still_serving(celery_app, broker)
 
 
