@@ -1,5 +1,6 @@
 #include "cli/options.h"
 
+#include <algorithm>
 #include <thread>
 
 #include <CLI/CLI.hpp>
@@ -61,7 +62,14 @@ bool ParseCommandLine(int argc, char** argv, CliOptions* out, int* exit_code) {
   if (out->concurrency == 0) {
     out->concurrency = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   }
-  if (out->queues.empty()) out->queues.push_back("celery");
+  // "-Q a,,b" or "-Q a,a": consume each named queue once, in the order given.
+  std::vector<std::string> queues;
+  for (const std::string& q : out->queues) {
+    if (!q.empty() && std::find(queues.begin(), queues.end(), q) == queues.end()) {
+      queues.push_back(q);
+    }
+  }
+  out->queues = queues.empty() ? std::vector<std::string>{"celery"} : std::move(queues);
   return true;
 }
 
