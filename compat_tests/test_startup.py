@@ -3,6 +3,7 @@
 import json
 import os
 import re
+import subprocess
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -121,3 +122,31 @@ def test_retry_until_retries_then_succeeds(worker, tasks):
     result = tasks.retry_until.delay(2)
     assert result.get(timeout=RESULT_TIMEOUT) == 2
     assert worker.received_ids(since=mark).count(result.id) == 3
+
+
+@pytest.mark.cworker_only
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (
+            ["-A", "no_such_tasks"],
+            r"Unable to load task library\. The module no_such_tasks was not found",
+        ),
+        (["-A", "{lib}/libcw_protocol.so"], r"is not a cworker task library \(no CW_MODULE"),
+        (["-A", "tasks", "-b", "amqp://guest@localhost//"], r"unsupported broker URL"),
+        (["-A", "tasks", "--result-backend", "redis://h:99999/0"], r"bad port"),
+        (["-A", "tasks", "-P", "threads"], r"--pool"),
+        (["-A", "tasks", "-l", "chatty"], r"unknown log level chatty"),
+    ],
+    ids=["missing-library", "not-a-task-library", "amqp-broker", "bad-port", "pool", "loglevel"],
+)
+def test_startup_errors_are_clear_and_exit_non_zero(cworker_binary, tmp_path, argv, message):
+    lib = task_library_dir(cworker_binary)
+    cmd = [cworker_binary] + [a.replace("{lib}", lib) for a in argv]
+    env = dict(os.environ, CWORKER_PATH="")
+    proc = subprocess.run(
+        cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=30, check=False
+    )
+    assert proc.returncode != 0
+    assert re.search(message, proc.stderr + proc.stdout), proc.stderr
+    assert "ready." not in proc.stderr
