@@ -178,3 +178,31 @@ def test_base64_helper_matches_kombu_capture():
     )
     built = make_envelope("tasks.add", args=(2, 2))["body"]
     assert built == captured == encode_body(base64.b64decode(captured))
+
+
+@pytest.mark.cworker_only  # kombu 5.2.4 (installed here) would hand the marker dicts to the task
+def test_kombu_53_type_markers_arrive_as_plain_values(worker, celery_app, broker):
+    """A producer on kombu >= 5.3 sends datetimes, decimals, UUIDs and bytes as
+    {"__type__", "__value__"} objects; the task sees what kombu 5.2 would have sent."""
+    args = [
+        {"__type__": "datetime", "__value__": "2024-01-02T03:04:05+00:00"},
+        {"__type__": "decimal", "__value__": "1.50"},
+        {"__type__": "uuid", "__value__": {"hex": "12345678123456781234567812345678"}},
+        {"__type__": "bytes", "__value__": "raw text"},
+    ]
+    kwargs = {
+        "when": {"__type__": "date", "__value__": "2024-01-02"},
+        "not_a_marker": {"__type__": "datetime", "__value__": "x", "extra": 1},
+    }
+    task_id = push_envelope(broker, make_envelope("tasks.echo", args=args, kwargs=kwargs))
+    result = AsyncResult(task_id, app=celery_app).get(timeout=RESULT_TIMEOUT)
+    assert result["args"] == [
+        "2024-01-02T03:04:05+00:00",
+        "1.50",
+        "12345678-1234-5678-1234-567812345678",
+        "raw text",
+    ]
+    assert result["kwargs"] == {
+        "when": "2024-01-02",
+        "not_a_marker": {"__type__": "datetime", "__value__": "x", "extra": 1},
+    }
