@@ -114,10 +114,10 @@ void Worker::RejectUndecodable(const broker::Delivery& d, const p::DecodeError& 
   if (error.task_id.empty()) return;
   // Celery drops such messages silently and the client waits forever; a FAILURE it can raise
   // is kinder and harmless (nothing else will ever answer this id).
-  p::TaskMessage stub;
-  stub.id = error.task_id;
-  stub.task = error.task_name;
-  StoreFailure(stub, exec::FailureOutcome(error.exc_module(), error.exc_type(),
+  p::TaskMessage undecoded;  // only what the failed decode still knew
+  undecoded.id = error.task_id;
+  undecoded.task = error.task_name;
+  StoreFailure(undecoded, exec::FailureOutcome(error.exc_module(), error.exc_type(),
                                           Json::MakeArray({error.message}), false));
 }
 
