@@ -256,7 +256,7 @@ class Builder {
   bool Int64(int64_t i) { return Add(Json(i)); }
   bool Uint64(uint64_t u) {
     if (u > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
-      return Add(Json(static_cast<double>(u)));
+      return Add(Json(BigInt{std::to_string(u)}));  // as RawNumber would: exact, not a double
     }
     return Add(Json(static_cast<int64_t>(u)));
   }

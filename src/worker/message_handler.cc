@@ -166,17 +166,16 @@ void Worker::RunTask(const TaskDescriptor& task, const p::TaskMessage& msg,
       spdlog::info("Task {}[{}] ignored", name, msg.id);
       break;
     case exec::OutcomeKind::kRetry:
-      PublishRetry(msg, out, tag);
-      return;
+      PublishRetry(msg, out);
+      break;
   }
   if (acks_late) Ack(tag);
 }
 
 // Celery's Task.retry: publish the same task again (same id, retries + 1, an ETA), then store
-// RETRY, then ack the message that ran. Should publishing fail, the message is acked all the
-// same (Celery rejects it) and the failure is stored instead.
-void Worker::PublishRetry(const p::TaskMessage& msg, const exec::Outcome& out,
-                          const std::string& tag) {
+// RETRY; RunTask acks the message that ran as for any outcome. Should publishing fail, the
+// failure is stored instead (Celery rejects the message).
+void Worker::PublishRetry(const p::TaskMessage& msg, const exec::Outcome& out) {
   p::TaskMessage next = msg;
   next.retries = msg.retries + 1;
   next.eta = p::FormatIsoUtc(std::chrono::system_clock::now() +
@@ -202,14 +201,12 @@ void Worker::PublishRetry(const p::TaskMessage& msg, const exec::Outcome& out,
   } catch (const std::exception& e) {
     spdlog::error("Task {}[{}] could not be retried: {}", msg.task, msg.id, e.what());
     StoreFailure(msg, out);
-    Ack(tag);
     return;
   }
   Json children = Json::MakeArray({Json::MakeArray({Json::MakeArray({msg.id, Json()}), Json()})});
   StoreState(msg, "RETRY", out.has_exception ? out.exception.ToJson() : Json(),
              out.traceback.empty() ? "" : out.traceback + reason + "\n", std::move(children));
   spdlog::info("Task {}[{}] retry: {}", DisplayName(msg), msg.id, reason);
-  Ack(tag);
 }
 
 void Worker::StoreFailure(const p::TaskMessage& msg, const exec::Outcome& out) {

@@ -69,8 +69,7 @@ class Worker {
   void StoreFailure(const protocol::TaskMessage& msg, const exec::Outcome& out);
   void StoreState(const protocol::TaskMessage& msg, const std::string& status, Json result,
                   const std::string& traceback, Json children = Json::Array{});
-  void PublishRetry(const protocol::TaskMessage& msg, const exec::Outcome& out,
-                    const std::string& tag);
+  void PublishRetry(const protocol::TaskMessage& msg, const exec::Outcome& out);
   RequestInfo MakeRequest(const protocol::TaskMessage& msg) const;
   void Ack(const std::string& tag);
   void Restore(const std::string& tag, bool leftmost);
