@@ -1,6 +1,7 @@
 // Everything a task author includes.
 #pragma once
 
+#include <cworker/canvas.h>
 #include <cworker/errors.h>
 #include <cworker/http.h>
 #include <cworker/io.h>

@@ -25,6 +25,9 @@
 #include <utility>
 #include <vector>
 
+#include <chrono>
+
+#include <cworker/canvas.h>
 #include <cworker/errors.h>
 #include <cworker/json.h>
 
@@ -42,6 +45,17 @@ struct TaskOptions {
   bool acks_late = false;
   bool ignore_result = false;
   bool track_started = false;
+  /// Queue for this task when the worker's routes do not name one (Celery's Task.queue).
+  std::string queue;
+  /// Retry automatically when the task raises one of these exceptions (Celery's
+  /// autoretry_for). Names are exc_type ("ValueError") or "module.Type" ("tasks.ApiDown");
+  /// "Exception" matches every failure.
+  std::vector<std::string> autoretry_for;
+  /// Exponential backoff for automatic retries (Celery's retry_backoff): 0 = off (the
+  /// countdown is default_retry_delay); otherwise the first delay in seconds, doubled per retry.
+  double retry_backoff = 0;
+  double retry_backoff_max = 600;  ///< seconds, cap of the backoff (retry_backoff_max)
+  bool retry_jitter = true;        ///< full jitter: a random delay in [0, backoff] (retry_jitter)
 };
 
 /// What the worker knows about the message being executed (Celery's `self.request`).
@@ -67,6 +81,8 @@ struct RequestInfo {
 struct RetryOptions {
   /// Seconds until the retry runs; default: the task's default_retry_delay.
   std::optional<double> countdown;
+  /// An absolute time to run the retry at (wins over countdown, as in Celery).
+  std::optional<std::chrono::system_clock::time_point> eta;
   /// Overrides the task's max_retries for this call; a negative value retries without limit.
   std::optional<int> max_retries;
   /// Stored in the RETRY record, and raised as the FAILURE once retries are exhausted (else
@@ -90,7 +106,17 @@ class TaskContext {
     throw RetryRequest{std::move(options)};
   }
 
-  explicit TaskContext(const RequestInfo& request) : request_(request) {}
+  /// Sends a signature from inside this task (Celery's sig.apply_async() in a task): the new
+  /// message gets parent_id = this task, root_id = this task's root, and is routed by the
+  /// worker's routes. Returns the id to wait on (see Sender::Apply). Throws std::logic_error
+  /// when the task runs without a worker (tests calling the function directly).
+  std::string Send(const Signature& sig) const;
+  /// Celery's send_task: Send(Signature(name, args, kwargs)) with apply_async options.
+  std::string SendTask(std::string name, Json args = Json::Array{}, Json kwargs = Json::Object{},
+                       const Json& options = Json::Object{}) const;
+
+  explicit TaskContext(const RequestInfo& request, Sender* sender = nullptr)
+      : request_(request), sender_(sender) {}
   const std::string& id() const { return request_.id; }
   const std::string& name() const { return request_.task; }
   int64_t retries() const { return request_.retries; }
@@ -102,6 +128,7 @@ class TaskContext {
 
  private:
   const RequestInfo& request_;
+  Sender* sender_;
 };
 
 /// Extra positional arguments (Python's *args): what the named parameters did not take.

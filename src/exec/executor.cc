@@ -98,12 +98,12 @@ Outcome FailureOutcome(std::string exc_module, std::string exc_type, Json exc_ar
 }
 
 Outcome Execute(const TaskDescriptor& task, const RequestInfo& request, const Json& args,
-                const Json& kwargs) {
+                const Json& kwargs, Sender* sender) {
   const std::string where = task.name + " (C++ task " + task.short_name + ")";
   const auto start = std::chrono::steady_clock::now();
   Outcome out;
   try {
-    TaskContext ctx(request);
+    TaskContext ctx(request, sender);
     out.result = task.invoke(ctx, args, kwargs, task);
     out.kind = OutcomeKind::kSuccess;
   } catch (const TaskError& e) {

@@ -2,6 +2,8 @@
 // This is the single place where exceptions from user task code are caught. No IO.
 #pragma once
 
+#include <chrono>
+#include <optional>
 #include <string>
 
 #include <cw/protocol/result_meta.h>
@@ -25,13 +27,17 @@ struct Outcome {
   std::string exception_repr;  ///< ValueError('boom'), for logs and events
   bool requeue = false;
   double retry_countdown = 0;  ///< kRetry: seconds until the retry runs
+  /// kRetry: when set, the absolute time the retry runs at (RetryOptions::eta); wins over
+  /// retry_countdown.
+  std::optional<std::chrono::system_clock::time_point> retry_eta;
   bool has_exception = false;  ///< kRetry: `exception` holds the exc given to Retry()
   double runtime_s = 0;  ///< wall time of the call
 };
 
 /// Calls `task` with the request's args (JSON array) and kwargs (JSON object).
+/// `sender` is what TaskContext::Send uses (nullptr: the task cannot send).
 Outcome Execute(const TaskDescriptor& task, const RequestInfo& request, const Json& args,
-                const Json& kwargs);
+                const Json& kwargs, Sender* sender = nullptr);
 
 /// A FAILURE outcome for an error raised outside the task (unregistered task, bad message).
 Outcome FailureOutcome(std::string exc_module, std::string exc_type, Json exc_args,

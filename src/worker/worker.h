@@ -18,6 +18,7 @@
 
 #include "backend/redis_backend.h"
 #include "broker/redis_transport.h"
+#include "canvas/router.h"
 #include "exec/executor.h"
 #include "redis/url.h"
 
@@ -33,6 +34,14 @@ struct WorkerOptions {
   std::string nodename;
   bool acks_late = false;      ///< task_acks_late for every task
   int result_expires = 86400;  ///< seconds; 0 = never
+  /// Celery's task_routes and task_default_queue, for the messages this worker sends.
+  std::vector<canvas::RouteRule> routes;
+  std::string default_queue = "celery";
+  bool result_extended = false;  ///< result_extended: name, args, kwargs, worker, ... in records
+  bool track_started = false;    ///< task_track_started for every task
+  /// worker_eta_task_limit: ETA/countdown tasks held in memory at most; when reached the worker
+  /// stops fetching until one is due (0 = no limit).
+  size_t eta_task_limit = 1000;
 };
 
 class Worker {
