@@ -150,3 +150,86 @@ def test_startup_errors_are_clear_and_exit_non_zero(cworker_binary, tmp_path, ar
     assert proc.returncode != 0
     assert re.search(message, proc.stderr + proc.stdout), proc.stderr
     assert "ready." not in proc.stderr
+
+
+def _run_cworker(cworker_binary, tmp_path, argv):
+    env = dict(os.environ, CWORKER_PATH=task_library_dir(cworker_binary))
+    env.pop("CELERY_BROKER_URL", None)
+    env.pop("CELERY_RESULT_BACKEND", None)
+    return subprocess.run(
+        [cworker_binary] + argv,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
+@pytest.mark.cworker_only
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ('{"broker_url": ', r"cworker\.json: not valid JSON"),
+        ('["broker_url"]', r"expected a JSON object of settings, got list"),
+        ('{"task_acks_late": "yes"}', r"'task_acks_late' must be true or false, got str"),
+        ('{"worker_concurrency": -1}', r"'worker_concurrency' must be a non-negative integer"),
+        ('{"task_routes": ["python"]}', r"'task_routes' must be an object"),
+        ('{"task_routes": {"pyside.*": 3}}', r"'task_routes\[\"pyside\.\*\"\]' must be a queue name"),
+        (None, r"cworker\.json: cannot read: No such file or directory"),
+    ],
+    ids=["bad-json", "not-an-object", "bool-type", "negative-int", "routes-type", "route-type",
+         "missing-file"],
+)
+def test_bad_config_file_exits_non_zero_with_a_clear_message(
+    cworker_binary, tmp_path, content, message
+):
+    config = tmp_path / "cworker.json"
+    if content is not None:
+        config.write_text(content)
+    proc = _run_cworker(cworker_binary, tmp_path, ["-A", "tasks", "--config", str(config)])
+    assert proc.returncode != 0
+    assert re.search(r"Error: Invalid value for '--config': .*" + message, proc.stderr), proc.stderr
+    assert "ready." not in proc.stderr
+    assert "[queues]" not in proc.stdout
+
+
+@pytest.mark.cworker_only
+@pytest.mark.parametrize("route", ["pyside.*", "=python", "pyside.*="])
+def test_malformed_route_exits_non_zero(cworker_binary, tmp_path, route):
+    proc = _run_cworker(cworker_binary, tmp_path, ["-A", "tasks", "--route", route])
+    assert proc.returncode != 0
+    assert re.search(r"--route: expects PATTERN=QUEUE", proc.stderr + proc.stdout), proc.stderr
+    assert route in proc.stderr + proc.stdout
+    assert "ready." not in proc.stderr
+
+
+@pytest.mark.cworker_only
+def test_config_file_settings_and_unknown_key_warning(cworker, redis_server, tasks, tmp_path):
+    config = tmp_path / "cworker.json"
+    config.write_text(
+        json.dumps(
+            {
+                "broker_url": redis_server.url(0),
+                "result_backend": redis_server.url(1),
+                "task_default_queue": "celery",
+                "task_routes": {"pyside.*": "python"},
+                "task_queuez": ["typo"],
+            }
+        )
+    )
+    # The file gives the broker and the backend; -Q is not given, so the worker consumes
+    # task_default_queue.
+    worker = cworker.start("--config", str(config), broker_url=False, backend_url=False)
+    assert re.search(r"\.> celery\s+exchange=celery\(direct\) key=celery", worker.stdout_text())
+    assert re.search(r"WARNING/MainProcess\].*'task_queuez'", worker.log_text())
+    assert tasks.add.delay(2, 3).get(timeout=RESULT_TIMEOUT) == 5
+
+
+@pytest.mark.cworker_only
+def test_default_queue_is_consumed_without_q(cworker):
+    worker = cworker.start("--default-queue", "cpp", "--route", "pyside.*=python")
+    banner = worker.stdout_text()
+    assert re.search(r"\.> cpp\s+exchange=cpp\(direct\) key=cpp", banner)
+    assert not re.search(r"\.> celery\s+exchange=", banner)

@@ -1,6 +1,6 @@
 """The Python twin of cworker's example task library (``libtasks.so``).
 
-Same module name (``tasks``), same eleven task names and semantics, so a Python Celery
+Same module name (``tasks``), same twenty-one task names and semantics, so a Python Celery
 worker can serve the same queues as cworker (mixed deployments) and tests can compare
 cworker's answers with ``tasks.<fn>(...)`` run locally.
 
@@ -10,6 +10,9 @@ Configuration comes from the environment at import time:
 * ``CELERY_RESULT_BACKEND`` (default: the broker URL)
 * ``NUMBER_API_URL`` for ``get_number`` (read at call time, default ``http://localhost:8000``)
 
+``pyside.*`` tasks (``pyside.py``, Python-only) are routed to queue ``python``, here as in the
+reference worker; ``send_python`` and ``send_chain`` send them.
+
 Run a Python worker on it with ``celery -A tasks worker -P solo`` from this directory.
 """
 
@@ -17,8 +20,9 @@ import json
 import os
 import time
 import urllib.request
+from datetime import datetime, timedelta, timezone
 
-from celery import Celery
+from celery import Celery, chain, signature
 
 BROKER_URL = os.environ.get("CELERY_BROKER_URL", "redis://localhost:6379/0")
 RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND") or BROKER_URL
@@ -31,6 +35,7 @@ app.conf.update(
     result_accept_content=["json"],
     enable_utc=True,
     timezone="UTC",
+    task_routes={"pyside.*": {"queue": "python"}},
 )
 
 XORSHIFT_SEED = 88172645463325252
@@ -102,3 +107,69 @@ def retry_until(self, n):
     if self.request.retries < n:
         raise self.retry(countdown=0.1, max_retries=max(n, 3) + 1)
     return self.request.retries
+
+
+@app.task(track_started=True)
+def tracked_sleep(seconds):
+    time.sleep(seconds)
+    return seconds
+
+
+@app.task(acks_late=True)
+def late_sleep(seconds):
+    time.sleep(seconds)
+    return seconds
+
+
+@app.task(ignore_result=True)
+def quiet_add(x, y):
+    return x + y
+
+
+@app.task(queue="special")
+def special_add(x, y):
+    return x + y
+
+
+@app.task
+def on_error(task_id):
+    """An old-style errback: one parameter, so Celery sends it the failed task's id."""
+    return "handled " + task_id
+
+
+@app.task(bind=True, autoretry_for=(ValueError,), max_retries=5, retry_backoff=1,
+          retry_backoff_max=1, retry_jitter=False)
+def flaky(self, n):
+    """Raises ValueError (retried automatically, 1 s apart) until retry number ``n``."""
+    if self.request.retries < n:
+        raise ValueError(f"flaky attempt {self.request.retries}")
+    return self.request.retries
+
+
+@app.task(bind=True)
+def retry_exc(self, n):
+    """Always retries; after ``n`` retries fails with ValueError('attempt n')."""
+    raise self.retry(countdown=0.1, max_retries=n,
+                     exc=ValueError(f"attempt {self.request.retries}"))
+
+
+@app.task(bind=True)
+def retry_eta(self, n):
+    """Retries itself at an ETA 0.2 s ahead until it runs as retry number ``n``; returns ``n``."""
+    if self.request.retries < n:
+        raise self.retry(eta=datetime.now(timezone.utc) + timedelta(seconds=0.2),
+                         max_retries=n + 1)
+    return self.request.retries
+
+
+@app.task(bind=True)
+def send_python(self, x):
+    """Sends the Python-only ``pyside.double(x)``; returns its task id."""
+    return self.app.send_task("pyside.double", args=(x,)).id
+
+
+@app.task(bind=True)
+def send_chain(self, x):
+    """Sends ``add(x, 1) | pyside.double() | mul(10)``; returns the chain's (last task's) id."""
+    return chain(signature("tasks.add", (x, 1)), signature("pyside.double"),
+                 signature("tasks.mul", (10,))).apply_async().id

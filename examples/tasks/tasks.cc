@@ -2,6 +2,7 @@
 // the names a Python producer uses through the twin module python_fixtures/tasks.py.
 #include <cstdint>
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <numeric>
 #include <string>
@@ -63,16 +64,42 @@ void fail(const std::string& message) { throw cw::ValueError(message); }
 CW_TASK(fail, .arg_names = {"message"});
 // [fail]
 
-// Returns `seconds` as it was given (an int stays an int, as in the Python twin).
-cw::Json sleep(const cw::Json& seconds) {
+// Sleeps, then returns `seconds` as it was given (an int stays an int, as in the Python twin).
+static cw::Json SleepThenReturn(const char* task, const cw::Json& seconds) {
   if (!seconds.is_number()) {
-    throw cw::TypeError(std::string("sleep() argument 'seconds': expected a number, got ") +
+    throw cw::TypeError(std::string(task) + "() argument 'seconds': expected a number, got " +
                         seconds.python_type_name());
   }
   cw::SleepFor(std::chrono::duration<double>(seconds.as_double()));
   return seconds;
 }
+
+cw::Json sleep(const cw::Json& seconds) { return SleepThenReturn("sleep", seconds); }
 CW_TASK(sleep, .arg_names = {"seconds"});
+
+// Stores STARTED when it begins (track_started=True).
+cw::Json tracked_sleep(const cw::Json& seconds) {
+  return SleepThenReturn("tracked_sleep", seconds);
+}
+CW_TASK(tracked_sleep, .arg_names = {"seconds"}, .track_started = true);
+
+// Acked only once it has finished (acks_late=True).
+cw::Json late_sleep(const cw::Json& seconds) { return SleepThenReturn("late_sleep", seconds); }
+CW_TASK(late_sleep, .arg_names = {"seconds"}, .acks_late = true);
+
+// Stores no result (ignore_result=True).
+int64_t quiet_add(int64_t x, int64_t y) { return x + y; }
+CW_TASK(quiet_add, .arg_names = {"x", "y"}, .ignore_result = true);
+
+// [special_add]
+// Python: @app.task(queue="special"): add.delay() sends it to queue "special".
+int64_t special_add(int64_t x, int64_t y) { return x + y; }
+CW_TASK(special_add, .arg_names = {"x", "y"}, .queue = "special");
+// [special_add]
+
+// An old-style errback (link_error=on_error.s()): Celery sends it the failed task's id.
+std::string on_error(const std::string& task_id) { return "handled " + task_id; }
+CW_TASK(on_error, .arg_names = {"task_id"});
 
 // [get_number]
 // The article's chord header: one call to a slow HTTP API.
@@ -109,6 +136,57 @@ int64_t retry_until(cw::TaskContext& ctx, int64_t n) {
 }
 CW_TASK(retry_until, .arg_names = {"n"});
 // [retry_until]
+
+// [flaky]
+// Python: @app.task(bind=True, autoretry_for=(ValueError,), max_retries=5, retry_backoff=1,
+//                   retry_backoff_max=1, retry_jitter=False)
+int64_t flaky(cw::TaskContext& ctx, int64_t n) {
+  if (ctx.retries() < n) throw cw::ValueError("flaky attempt " + std::to_string(ctx.retries()));
+  return ctx.retries();
+}
+CW_TASK(flaky, .arg_names = {"n"}, .max_retries = 5, .autoretry_for = {"ValueError"},
+        .retry_backoff = 1, .retry_backoff_max = 1, .retry_jitter = false);
+// [flaky]
+
+// Python: raise self.retry(countdown=0.1, max_retries=n, exc=ValueError(f"attempt {retries}"))
+// After n retries the task fails with that exception: ValueError('attempt n').
+void retry_exc(cw::TaskContext& ctx, int64_t n) {
+  ctx.Retry({.countdown = 0.1,
+             .max_retries = static_cast<int>(n),
+             .exc = cw::ValueError("attempt " + std::to_string(ctx.retries()))});
+}
+CW_TASK(retry_exc, .arg_names = {"n"});
+
+// Python: raise self.retry(eta=now + timedelta(seconds=0.2), max_retries=n + 1)
+int64_t retry_eta(cw::TaskContext& ctx, int64_t n) {
+  if (ctx.retries() < n) {
+    ctx.Retry({.eta = std::chrono::system_clock::now() + 200ms,
+               .max_retries = static_cast<int>(n + 1)});
+  }
+  return ctx.retries();
+}
+CW_TASK(retry_eta, .arg_names = {"n"});
+
+// [send_python]
+// Python: return self.app.send_task("pyside.double", args=(x,)).id
+// The worker's routes pick the queue ("pyside.*" -> "python" in the twin's configuration).
+std::string send_python(cw::TaskContext& ctx, const cw::Json& x) {
+  return ctx.SendTask("pyside.double", cw::Json::MakeArray({x}));
+}
+CW_TASK(send_python, .arg_names = {"x"});
+// [send_python]
+
+// [send_chain]
+// Python: return chain(signature("tasks.add", (x, 1)), signature("pyside.double"),
+//                      signature("tasks.mul", (10,))).apply_async().id
+// Returns the chain's result id (its last task's): it ends with (x + 1) * 2 * 10.
+std::string send_chain(cw::TaskContext& ctx, const cw::Json& x) {
+  return ctx.Send(cw::Chain({cw::Signature("tasks.add", cw::Json::MakeArray({x, 1})),
+                             cw::Signature("pyside.double"),
+                             cw::Signature("tasks.mul", cw::Json::MakeArray({10}))}));
+}
+CW_TASK(send_chain, .arg_names = {"x"});
+// [send_chain]
 
 // Kills the process running it: in the solo pool that is the worker itself, as in Python's
 // solo pool; the prefork pool isolates it.

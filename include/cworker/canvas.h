@@ -12,8 +12,10 @@
 // in "kwargs", exactly as Python serialises them.
 #pragma once
 
+#include <initializer_list>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <cworker/json.h>
@@ -24,6 +26,9 @@ class Signature {
  public:
   /// A task signature: `task` by full name ("tasks.add", "pyside.double").
   explicit Signature(std::string task, Json args = Json::Array{}, Json kwargs = Json::Object{});
+  /// Signature("tasks.add", {2, 2}): positional arguments as a brace list.
+  Signature(std::string task, std::initializer_list<Json> args, Json kwargs = Json::Object{})
+      : Signature(std::move(task), Json(Json::Array(args)), std::move(kwargs)) {}
   /// Wraps a signature dict as Python sends it (e.g. a callback received in a message).
   static Signature FromJson(Json dict);
 

@@ -114,6 +114,11 @@ class TaskContext {
   /// Celery's send_task: Send(Signature(name, args, kwargs)) with apply_async options.
   std::string SendTask(std::string name, Json args = Json::Array{}, Json kwargs = Json::Object{},
                        const Json& options = Json::Object{}) const;
+  /// SendTask("pyside.double", {21}): positional arguments as a brace list.
+  std::string SendTask(std::string name, std::initializer_list<Json> args,
+                       Json kwargs = Json::Object{}, const Json& options = Json::Object{}) const {
+    return SendTask(std::move(name), Json(Json::Array(args)), std::move(kwargs), options);
+  }
 
   explicit TaskContext(const RequestInfo& request, Sender* sender = nullptr)
       : request_(request), sender_(sender) {}

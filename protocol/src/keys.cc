@@ -51,4 +51,11 @@ std::string TaskMetaKey(std::string_view task_id) {
   return key;
 }
 
+std::string TasksetMetaKey(std::string_view group_id, std::string_view suffix) {
+  std::string key(kTasksetMetaPrefix);
+  key.append(group_id);
+  key.append(suffix);
+  return key;
+}
+
 }  // namespace cw::protocol

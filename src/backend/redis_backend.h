@@ -3,6 +3,8 @@
 #pragma once
 
 #include <atomic>
+#include <optional>
+#include <vector>
 #include <stdexcept>
 #include <string>
 
@@ -30,6 +32,27 @@ class RedisBackend {
   /// StoreError when Redis refuses the write. Returns false when
   /// the write was skipped because of that rule.
   bool Store(const protocol::ResultMeta& meta);
+
+  /// Celery's backend.set(): SETEX (SET when results never expire) and PUBLISH, no check.
+  /// Used for the chord size ("celery-taskset-meta-<gid>.s") and saved group results.
+  void SetAndPublish(const std::string& key, const std::string& value);
+
+  /// What one chord header part saw when it reported (Celery's on_chord_part_return).
+  struct ChordCount {
+    long long ready = 0;            ///< members in ".j" after this report
+    std::optional<long long> total;  ///< int(".s") + int(".t"); nullopt when ".s" is missing
+  };
+  /// Reports one finished header part of group `gid` exactly as Celery's Redis backend does:
+  /// MULTI {ZADD .j <index or +inf> <member>; ZCOUNT .j; GET .t; GET .s; EXPIRE x3} EXEC.
+  /// `member` is the JSON text of [1, task_id, state, result].
+  ChordCount ChordPartReturn(const std::string& gid, std::optional<int64_t> group_index,
+                             const std::string& member);
+  /// The reported members in header order (ZRANGE .j 0 -1).
+  std::vector<std::string> ChordMembers(const std::string& gid);
+  /// Deletes ".j", ".t" and ".s" once the body was sent.
+  void DeleteChordKeys(const std::string& gid);
+  /// GET of any key on the backend database (saved group results, task records).
+  std::optional<std::string> Get(const std::string& key);
 
  private:
   redis::Connection conn_;

@@ -135,6 +135,37 @@ void RedisTransport::Publish(const std::string& queue, int priority, const std::
                  hard_stop_);
 }
 
+std::vector<std::string> RedisTransport::PublishRouted(const std::string& exchange,
+                                                      const std::string& routing_key,
+                                                      int priority, const std::string& payload) {
+  std::vector<std::string> queues;
+  if (!exchange.empty()) {
+    const std::string key = p::BindingKey(exchange);
+    const redis::Reply rows = conn_.Retrying(
+        [&](redis::Connection& c) { return c.Call({"SMEMBERS", key}); }, hard_stop_);
+    const std::string sep(p::kPrioritySep);
+    for (size_t i = 0; rows.is_array() && i < rows.size(); ++i) {
+      const std::string row(rows.at(i).str());
+      const size_t a = row.find(sep);
+      const size_t b = a == std::string::npos ? a : row.find(sep, a + sep.size());
+      if (b == std::string::npos) continue;
+      if (row.compare(0, a, routing_key) != 0 || a != routing_key.size()) continue;
+      std::string queue = row.substr(b + sep.size());
+      if (std::find(queues.begin(), queues.end(), queue) == queues.end()) {
+        queues.push_back(std::move(queue));
+      }
+    }
+    if (queues.empty()) {
+      spdlog::warn("No queue is bound to exchange '{}' with routing key '{}'; publishing to "
+                   "queue '{}'",
+                   exchange, routing_key, routing_key);
+    }
+  }
+  if (queues.empty()) queues.push_back(routing_key);
+  for (const std::string& q : queues) Publish(q, priority, payload);
+  return queues;
+}
+
 bool RedisTransport::Restore(const std::string& tag, bool leftmost) {
   return conn_.Retrying(
       [&](redis::Connection& c) {

@@ -51,6 +51,15 @@ class RedisTransport {
   /// producer using the anonymous exchange does. Retries while Redis is unreachable.
   void Publish(const std::string& queue, int priority, const std::string& payload);
 
+  /// Publishes through a named exchange as kombu's Redis transport does: every queue bound to
+  /// `exchange` with `routing_key` (SMEMBERS _kombu.binding.<exchange>, direct matching) gets
+  /// the message. An empty exchange is the anonymous one (queue = routing key). When nothing
+  /// is bound, the message goes to the queue named `routing_key` with a warning (kombu would
+  /// drop it). Returns the queues published to.
+  std::vector<std::string> PublishRouted(const std::string& exchange,
+                                         const std::string& routing_key, int priority,
+                                         const std::string& payload);
+
   /// Puts an unacked message back on its queue, marked redelivered, and forgets it: RPUSH (it
   /// is consumed next) for restores, LPUSH (consumed last) for reject-with-requeue, into the
   /// message's priority list. Returns false when the tag was not in `unacked` any more.

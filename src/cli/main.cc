@@ -23,6 +23,7 @@ int Main(int argc, char** argv) {
   spdlog::level::level_enum level{};
   cw::log::ParseLevel(cli.loglevel, &level);
   cw::log::Setup(level);
+  for (const std::string& warning : cli.config_warnings) spdlog::warn("{}", warning);
 
   cw::worker::WorkerOptions options;
   std::string error;
@@ -47,6 +48,14 @@ int Main(int argc, char** argv) {
   options.nodename = cw::util::ExpandNodeName(cli.hostname, cw::util::Hostname());
   options.acks_late = cli.acks_late;
   options.result_expires = cli.result_expires;
+  options.routes = cli.routes;
+  options.default_queue = cli.default_queue;
+  options.result_extended = cli.result_extended;
+  options.track_started = cli.track_started;
+  options.eta_task_limit = cli.eta_task_limit;
+  for (const cw::canvas::RouteRule& rule : options.routes) {
+    spdlog::debug("task_routes: {} -> queue {}", rule.pattern, rule.queue);
+  }
 
   cw::cli::LoadedModule module;
   try {

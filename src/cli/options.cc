@@ -1,15 +1,53 @@
 #include "cli/options.h"
 
 #include <algorithm>
+#include <charconv>
+#include <cstdint>
+#include <cstdio>
+#include <stdexcept>
+#include <system_error>
 #include <thread>
 
 #include <CLI/CLI.hpp>
 
 #include <cworker/io.h>
 
+#include "cli/config_file.h"
 #include "util/log.h"
 
 namespace cw::cli {
+namespace {
+
+bool Given(const CLI::Option* opt) { return opt->count() > 0; }
+
+// Settings from the file fill in what the command line did not give.
+void ApplyConfig(const ConfigFile& file, const CLI::App& app, CliOptions* out) {
+  auto unset = [&app](const char* name) { return !Given(app.get_option(name)); };
+  if (file.broker_url && unset("--broker")) out->broker = *file.broker_url;
+  if (file.result_backend && unset("--result-backend")) out->result_backend = *file.result_backend;
+  if (file.worker_concurrency && unset("--concurrency")) out->concurrency = *file.worker_concurrency;
+  if (file.worker_prefetch_multiplier && unset("--prefetch-multiplier")) {
+    out->prefetch_multiplier = *file.worker_prefetch_multiplier;
+  }
+  if (file.task_acks_late && unset("--acks-late")) out->acks_late = *file.task_acks_late;
+  if (file.result_expires && unset("--result-expires")) out->result_expires = *file.result_expires;
+  if (file.task_default_queue && unset("--default-queue")) {
+    out->default_queue = *file.task_default_queue;
+  }
+  if (file.result_extended && unset("--result-extended")) {
+    out->result_extended = *file.result_extended;
+  }
+  if (file.task_track_started && unset("--track-started")) {
+    out->track_started = *file.task_track_started;
+  }
+  if (file.worker_eta_task_limit && unset("--eta-task-limit")) {
+    out->eta_task_limit = *file.worker_eta_task_limit;
+  }
+  out->routes.insert(out->routes.end(), file.task_routes.begin(), file.task_routes.end());
+  out->config_warnings = file.warnings;
+}
+
+}  // namespace
 
 bool ParseCommandLine(int argc, char** argv, CliOptions* out, int* exit_code) {
   CLI::App app{"cworker: a Celery worker for tasks written in C++ (Redis broker and backend)",
@@ -22,6 +60,10 @@ bool ParseCommandLine(int argc, char** argv, CliOptions* out, int* exit_code) {
   app.add_option("-A,--app", out->app,
                  "task library: NAME loads ./libNAME.so, ./NAME.so, then $CWORKER_PATH; or a path")
       ->required();
+  app.add_option("--config", out->config,
+                 "JSON file of Celery settings (broker_url, task_routes, task_acks_late, ...); "
+                 "command-line options win over it, it wins over the environment")
+      ->type_name("FILE");
   out->broker = GetEnv("CELERY_BROKER_URL", "redis://localhost:6379/0");
   app.add_option("-b,--broker", out->broker, "broker URL (default $CELERY_BROKER_URL)")
       ->capture_default_str();
@@ -34,7 +76,8 @@ bool ParseCommandLine(int argc, char** argv, CliOptions* out, int* exit_code) {
   app.add_option("-c,--concurrency", out->concurrency,
                  "number of concurrent tasks (default: number of CPUs)")
       ->check(CLI::NonNegativeNumber);
-  app.add_option("-Q,--queues", out->queues, "comma-separated queues to consume (default celery)")
+  app.add_option("-Q,--queues", out->queues,
+                 "comma-separated queues to consume (default: --default-queue)")
       ->delimiter(',');
   app.add_option("-l,--loglevel", out->loglevel, "DEBUG, INFO, WARNING, ERROR, CRITICAL")
       ->check([](const std::string& v) {
@@ -53,23 +96,72 @@ bool ParseCommandLine(int argc, char** argv, CliOptions* out, int* exit_code) {
                  "seconds before results expire (0: never)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  std::vector<std::string> route_flags;
+  app.add_option("--route", route_flags,
+                 "task_routes entry for the messages this worker sends (chain steps, callbacks, "
+                 "...): task name or glob = queue; repeatable, the first match wins")
+      ->type_name("PATTERN=QUEUE")
+      ->allow_extra_args(false)
+      ->check([](const std::string& v) {
+        try {
+          canvas::ParseRouteFlag(v);
+          return std::string();
+        } catch (const std::invalid_argument&) {
+          return "expects PATTERN=QUEUE (a task name or glob, '=', a queue), got '" + v + "'";
+        }
+      });
+  app.add_option("--default-queue", out->default_queue,
+                 "task_default_queue: where unrouted messages go, and the queue consumed "
+                 "when -Q is not given")
+      ->type_name("NAME")
+      ->check([](const std::string& v) {
+        return v.empty() ? std::string("the default queue name must not be empty")
+                         : std::string();
+      })
+      ->capture_default_str();
+  app.add_flag("--result-extended", out->result_extended,
+               "result_extended: store the task name, args, kwargs, worker, ... with results");
+  app.add_flag("--track-started", out->track_started,
+               "task_track_started: store STARTED when a task begins");
+  app.add_option("--eta-task-limit", out->eta_task_limit,
+                 "worker_eta_task_limit: ETA/countdown tasks held in memory at most (0: no limit)")
+      ->type_name("N")
+      ->check([](const std::string& v) {
+        uint64_t n = 0;
+        const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+        const bool ok = !v.empty() && ec == std::errc() && end == v.data() + v.size();
+        return ok ? std::string() : "expects a non-negative integer, got '" + v + "'";
+      })
+      ->capture_default_str();
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     *exit_code = app.exit(e);
     return false;
   }
+  for (const std::string& flag : route_flags) out->routes.push_back(canvas::ParseRouteFlag(flag));
+  if (Given(app.get_option("--config"))) {
+    try {
+      if (out->config.empty()) throw ConfigError("no file name given");
+      ApplyConfig(LoadConfigFile(out->config), app, out);
+    } catch (const ConfigError& e) {
+      std::fprintf(stderr, "Error: Invalid value for '--config': %s\n", e.what());
+      *exit_code = 2;
+      return false;
+    }
+  }
   if (out->concurrency == 0) {
     out->concurrency = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   }
-  // "-Q a,,b" or "-Q a,a": consume each named queue once, in the order given.
+  // "-Q a,,b" or "-Q a,a": consume each named queue once, in the order given. Without -Q, the
+  // default queue, as a Celery worker consumes task_default_queue.
   std::vector<std::string> queues;
   for (const std::string& q : out->queues) {
     if (!q.empty() && std::find(queues.begin(), queues.end(), q) == queues.end()) {
       queues.push_back(q);
     }
   }
-  out->queues = queues.empty() ? std::vector<std::string>{"celery"} : std::move(queues);
+  out->queues = queues.empty() ? std::vector<std::string>{out->default_queue} : std::move(queues);
   return true;
 }
 

@@ -1,8 +1,16 @@
-// The command line, in Celery's words (`celery -A tasks worker -P solo -c 1 -Q a,b -l INFO`).
+// The command line, in Celery's words (`celery -A tasks worker -P solo -c 1 -Q a,b -l INFO`),
+// and `--config FILE`, a JSON file of Celery settings (see config_file.h).
+//
+// Precedence, highest first: the command line, the config file, the environment
+// ($CELERY_BROKER_URL, $CELERY_RESULT_BACKEND), the built-in defaults. --route rules come
+// before the file's task_routes (the first matching rule wins).
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <vector>
+
+#include "canvas/router.h"
 
 namespace cw::cli {
 
@@ -12,16 +20,25 @@ struct CliOptions {
   std::string result_backend;  ///< empty: results disabled
   std::string pool = "solo";
   int concurrency = 0;  ///< 0: number of CPUs, as Celery
-  std::vector<std::string> queues;
+  std::vector<std::string> queues;  ///< -Q; default: {default_queue}
   std::string loglevel = "WARNING";
   std::string hostname = "celery@%h";
   int prefetch_multiplier = 4;
   bool acks_late = false;
   int result_expires = 86400;
+  std::vector<canvas::RouteRule> routes;  ///< --route, then the file's task_routes
+  std::string default_queue = "celery";   ///< task_default_queue
+  bool result_extended = false;
+  bool track_started = false;  ///< task_track_started
+  size_t eta_task_limit = 1000;  ///< worker_eta_task_limit; 0 = no limit
+  std::string config;  ///< --config FILE; empty: none
+  /// Lines to log as warnings once logging is set up (ignored keys of the config file).
+  std::vector<std::string> config_warnings;
 };
 
-/// Parses argv. On --help/--version or an error, prints as CLI11 does and returns the exit code
-/// through `exit_code` with false.
+/// Parses argv (and the --config file). On --help/--version or an error, prints as CLI11 does
+/// (config file errors: "Error: Invalid value for '--config': ..." on stderr) and returns false
+/// with the exit code in `exit_code`.
 bool ParseCommandLine(int argc, char** argv, CliOptions* out, int* exit_code);
 
 }  // namespace cw::cli

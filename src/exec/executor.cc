@@ -7,9 +7,12 @@
 #include <cstdlib>
 #include <memory>
 #include <new>
+#include <optional>
 #include <typeinfo>
 
 #include <cw/protocol/python_repr.h>
+
+#include "exec/autoretry.h"
 
 namespace cw::exec {
 namespace {
@@ -85,8 +88,33 @@ Outcome RetryOutcome(const TaskDescriptor& task, const RequestInfo& request, con
     out.has_exception = true;
   }
   out.kind = OutcomeKind::kRetry;
-  out.retry_countdown = std::max(0.0, options.countdown.value_or(task.options.default_retry_delay));
+  if (options.eta) {
+    // An absolute time wins; the countdown still says how far away it is (for the log line).
+    out.retry_eta = options.eta;
+    const std::chrono::duration<double> ahead = *options.eta - std::chrono::system_clock::now();
+    out.retry_countdown = std::max(0.0, ahead.count());
+  } else {
+    out.retry_countdown =
+        std::max(0.0, options.countdown.value_or(task.options.default_retry_delay));
+  }
   return out;
+}
+
+// Celery's autoretry_for wrapper around the task's run(): a matching exception becomes
+// self.retry(exc=exc, countdown=<backoff>) with the task's max_retries; anything else is the
+// task's FAILURE.
+Outcome RaisedOutcome(const TaskDescriptor& task, const RequestInfo& request, const Json& args,
+                      const Json& kwargs, const TaskError& exc, const std::string& where) {
+  const TaskOptions& options = task.options;
+  if (!AutoretryMatches(options.autoretry_for, exc.exc_module(), exc.exc_type())) {
+    return Failure(where, exc.exc_module(), exc.exc_type(), exc.exc_args());
+  }
+  RetryOptions retry{.exc = exc};
+  if (options.retry_backoff > 0) {
+    retry.countdown = BackoffInterval(options.retry_backoff, request.retries,
+                                      options.retry_backoff_max, options.retry_jitter);
+  }
+  return RetryOutcome(task, request, args, kwargs, retry, where);
 }
 
 }  // namespace
@@ -102,12 +130,13 @@ Outcome Execute(const TaskDescriptor& task, const RequestInfo& request, const Js
   const std::string where = task.name + " (C++ task " + task.short_name + ")";
   const auto start = std::chrono::steady_clock::now();
   Outcome out;
+  std::optional<TaskError> raised;  // a failure, which autoretry_for may turn into a retry
   try {
     TaskContext ctx(request, sender);
     out.result = task.invoke(ctx, args, kwargs, task);
     out.kind = OutcomeKind::kSuccess;
   } catch (const TaskError& e) {
-    out = Failure(where, e.exc_module(), e.exc_type(), e.exc_args());
+    raised = e;
   } catch (const RetryRequest& r) {
     out = RetryOutcome(task, request, args, kwargs, r.options, where);
   } catch (const Reject& r) {
@@ -116,16 +145,15 @@ Outcome Execute(const TaskDescriptor& task, const RequestInfo& request, const Js
   } catch (const Ignore&) {
     out.kind = OutcomeKind::kIgnore;
   } catch (const std::bad_alloc&) {
-    out = Failure(where, "builtins", "MemoryError", Json::Array{});
+    raised.emplace("builtins", "MemoryError", Json::Array{});
   } catch (const std::exception& e) {
     // Any other C++ exception: RuntimeError naming the C++ type, so it is still diagnosable
     // from Python.
-    out = Failure(where, "builtins", "RuntimeError",
-                  Json::MakeArray({Demangle(typeid(e).name()) + ": " + e.what()}));
+    raised.emplace("builtins", "RuntimeError", Demangle(typeid(e).name()) + ": " + e.what());
   } catch (...) {
-    out = Failure(where, "builtins", "RuntimeError",
-                  Json::MakeArray({"unknown C++ exception"}));
+    raised.emplace("builtins", "RuntimeError", std::string("unknown C++ exception"));
   }
+  if (raised) out = RaisedOutcome(task, request, args, kwargs, *raised, where);
   out.runtime_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return out;

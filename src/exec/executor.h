@@ -16,7 +16,8 @@ enum class OutcomeKind {
   kFailure,  ///< raised: `exception`, `traceback`, `exception_repr`
   kReject,   ///< threw cw::Reject: no state stored; `requeue` says where the message goes
   kIgnore,   ///< threw cw::Ignore: no state stored, message acked
-  kRetry,    ///< called ctx.Retry() with retries left: republish after `retry_countdown`
+  kRetry,    ///< called ctx.Retry(), or raised an exception in the task's autoretry_for,
+             ///< with retries left: republish after `retry_countdown` (or at `retry_eta`)
 };
 
 struct Outcome {
@@ -34,7 +35,9 @@ struct Outcome {
   double runtime_s = 0;  ///< wall time of the call
 };
 
-/// Calls `task` with the request's args (JSON array) and kwargs (JSON object).
+/// Calls `task` with the request's args (JSON array) and kwargs (JSON object). An exception
+/// named in task.options.autoretry_for is retried as Celery's autoretry wrapper does (backoff
+/// and jitter from the options; FAILURE with that exception once max_retries is reached).
 /// `sender` is what TaskContext::Send uses (nullptr: the task cannot send).
 Outcome Execute(const TaskDescriptor& task, const RequestInfo& request, const Json& args,
                 const Json& kwargs, Sender* sender = nullptr);

@@ -1,8 +1,11 @@
 // What the worker does with one delivered message, in Celery's order:
 //   decode -> (undecodable: log, ack, FAILURE if the id is known) -> "received" log ->
 //   expired? (REVOKED) -> registered? (NotRegistered FAILURE, as Celery) -> ETA in the future?
-//   (hold it, message stays in `unacked`) -> run: ack first unless acks_late, execute, store
-//   the state, log Celery's line, ack after if acks_late.
+//   (hold it, message stays in `unacked`) -> run: ack first unless acks_late, STARTED if
+//   tracked, execute, follow-ups and state in Celery's order (canvas/continuations.h), log
+//   Celery's line, ack after if acks_late.
+#include <unistd.h>
+
 #include <cmath>
 
 #include <spdlog/spdlog.h>
@@ -24,14 +27,6 @@ constexpr size_t kResultReprMax = 1024;
 
 std::string DisplayName(const p::TaskMessage& msg) {
   return msg.shadow.empty() ? msg.task : msg.shadow;
-}
-
-bool HasCanvas(const Json& embed) {
-  for (const char* key : {"callbacks", "errbacks", "chain", "chord"}) {
-    const Json* v = embed.Find(key);
-    if (v != nullptr && !v->is_null() && !(v->is_array() && v->empty())) return true;
-  }
-  return false;
 }
 
 // Seconds as Python prints the countdown it was given: 1 -> "1", 0.1 -> "0.1".
@@ -88,11 +83,6 @@ void Worker::HandleDelivery(broker::Delivery& d) {
   }
   spdlog::info("Task {}[{}] received", DisplayName(*msg), msg->id);
   if (DiscardIfExpired(*msg, d.tag)) return;
-  if (HasCanvas(msg->embed)) {
-    spdlog::warn("Task {}[{}] carries link/chain/chord continuations; this cworker version does "
-                 "not apply them (see docs/architecture.md, canvas)",
-                 DisplayName(*msg), msg->id);
-  }
   if (!msg->eta.empty()) {
     const auto eta = p::ParseIsoTime(msg->eta);
     if (eta && *eta > std::chrono::system_clock::now()) {
@@ -129,6 +119,11 @@ bool Worker::DiscardIfExpired(const p::TaskMessage& msg, const std::string& tag)
   const p::ExceptionInfo revoked{"TaskRevokedError", "celery.exceptions",
                                  Json::MakeArray({"expired"})};
   StoreState(msg, "REVOKED", revoked.ToJson(), "");
+  try {
+    continuations_->OnReady(msg, MakeRequest(msg), "REVOKED", revoked.ToJson());
+  } catch (const std::exception& e) {
+    spdlog::error("Task {}[{}]: chord accounting failed: {}", DisplayName(msg), msg.id, e.what());
+  }
   Ack(tag);
   return true;
 }
@@ -139,20 +134,21 @@ void Worker::RunTask(const TaskDescriptor& task, const p::TaskMessage& msg,
   if (!acks_late) Ack(tag);  // Celery's default: acknowledged just before it runs
 
   const RequestInfo request = MakeRequest(msg);
-  const exec::Outcome out = exec::Execute(task, request, msg.args, msg.kwargs);
+  if ((options_.track_started || task.options.track_started) && !task.options.ignore_result) {
+    StoreState(msg, "STARTED",
+               Json::MakeObject({{"pid", static_cast<int64_t>(getpid())},
+                                 {"hostname", options_.nodename}}),
+               "");
+  }
+  applier_->TakeChildren();  // only what this task sends becomes its children
+  exec::Outcome out = exec::Execute(task, request, msg.args, msg.kwargs, applier_.get());
   const std::string name = DisplayName(msg);
   switch (out.kind) {
     case exec::OutcomeKind::kSuccess:
-      if (!msg.ignore_result && !task.options.ignore_result) {
-        StoreState(msg, "SUCCESS", out.result, "");
-      }
-      spdlog::info("Task {}[{}] succeeded in {}s: {}", name, msg.id,
-                   p::PyFloatRepr(out.runtime_s), p::PyReprTruncated(out.result, kResultReprMax));
+      Succeeded(task, msg, request, out);
       break;
     case exec::OutcomeKind::kFailure:
-      if (!task.options.ignore_result) StoreFailure(msg, out);
-      spdlog::error("Task {}[{}] raised unexpected: {}\n{}", name, msg.id, out.exception_repr,
-                    out.traceback);
+      Failed(task, msg, request, out);
       break;
     case exec::OutcomeKind::kReject:
       spdlog::warn("Task {}[{}] rejected ({})", name, msg.id,
@@ -172,15 +168,65 @@ void Worker::RunTask(const TaskDescriptor& task, const p::TaskMessage& msg,
   if (acks_late) Ack(tag);
 }
 
+// Celery's order: callbacks and the next chain step are sent first (so the record lists them
+// as children), then SUCCESS is stored, then the chord hears about it.
+void Worker::Succeeded(const TaskDescriptor& task, const p::TaskMessage& msg,
+                       const RequestInfo& request, const exec::Outcome& out) {
+  Json children;
+  try {
+    children = continuations_->OnSuccess(msg, request, out.result);
+  } catch (const std::exception& e) {
+    // A follow-up that cannot be sent (malformed signature): Celery fails the task.
+    spdlog::error("Task {}[{}] succeeded but its follow-up tasks could not be sent: {}",
+                  DisplayName(msg), msg.id, e.what());
+    Failed(task, msg, request,
+           exec::FailureOutcome("builtins", "RuntimeError",
+                                Json::MakeArray({std::string("could not send follow-up tasks: ") +
+                                                 e.what()}),
+                                true));
+    return;
+  }
+  if (!msg.ignore_result && !task.options.ignore_result) {
+    StoreState(msg, "SUCCESS", out.result, "", std::move(children));
+  }
+  try {
+    continuations_->OnReady(msg, request, "SUCCESS", out.result);
+  } catch (const std::exception& e) {
+    spdlog::error("Task {}[{}]: chord accounting failed: {}", DisplayName(msg), msg.id, e.what());
+  }
+  spdlog::info("Task {}[{}] succeeded in {}s: {}", DisplayName(msg), msg.id,
+               p::PyFloatRepr(out.runtime_s), p::PyReprTruncated(out.result, kResultReprMax));
+}
+
+// Store FAILURE (unless the task ignores results), then chord accounting, the same failure for
+// the rest of the chain, and the errbacks.
+void Worker::Failed(const TaskDescriptor& task, const p::TaskMessage& msg,
+                    const RequestInfo& request, const exec::Outcome& out) {
+  const bool store = !task.options.ignore_result;
+  if (store) {
+    StoreState(msg, "FAILURE", out.exception.ToJson(), out.traceback, applier_->TakeChildren());
+  }
+  try {
+    continuations_->OnFailure(msg, request, out.exception.ToJson(), out.traceback, store);
+  } catch (const std::exception& e) {
+    spdlog::error("Task {}[{}]: failure handling of its canvas failed: {}", DisplayName(msg),
+                  msg.id, e.what());
+  }
+  spdlog::error("Task {}[{}] raised unexpected: {}\n{}", DisplayName(msg), msg.id,
+                out.exception_repr, out.traceback);
+}
+
 // Celery's Task.retry: publish the same task again (same id, retries + 1, an ETA), then store
 // RETRY; RunTask acks the message that ran as for any outcome. Should publishing fail, the
 // failure is stored instead (Celery rejects the message).
 void Worker::PublishRetry(const p::TaskMessage& msg, const exec::Outcome& out) {
   p::TaskMessage next = msg;
   next.retries = msg.retries + 1;
-  next.eta = p::FormatIsoUtc(std::chrono::system_clock::now() +
-                             std::chrono::duration_cast<std::chrono::system_clock::duration>(
-                                 std::chrono::duration<double>(out.retry_countdown)));
+  next.eta = p::FormatIsoUtc(
+      out.retry_eta ? *out.retry_eta
+                    : std::chrono::system_clock::now() +
+                          std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                              std::chrono::duration<double>(out.retry_countdown)));
   if (next.parent_id.empty()) next.parent_id = msg.id;  // what Celery 5.2 sends
   next.origin = origin_;
   const Json* rk = msg.delivery_info.Find("routing_key");
@@ -197,7 +243,8 @@ void Worker::PublishRetry(const p::TaskMessage& msg, const exec::Outcome& out) {
   const std::string reason = "Retry in " + Seconds(out.retry_countdown) + "s" +
                              (out.has_exception ? ": " + out.exception_repr : "");
   try {
-    transport_->Publish(target.routing_key, target.priority, p::EncodeTaskEnvelope(next, target));
+    transport_->PublishRouted(target.exchange, target.routing_key, target.priority,
+                              p::EncodeTaskEnvelope(next, target));
   } catch (const std::exception& e) {
     spdlog::error("Task {}[{}] could not be retried: {}", msg.task, msg.id, e.what());
     StoreFailure(msg, out);
@@ -227,6 +274,17 @@ void Worker::StoreState(const p::TaskMessage& msg, const std::string& status, Js
   meta.group_id = msg.group;
   meta.parent_id = msg.parent_id;
   meta.task_id = msg.id;
+  if (options_.result_extended) {
+    p::ExtendedFields ext;
+    ext.name = msg.task;
+    ext.args = msg.args;
+    ext.kwargs = msg.kwargs;
+    ext.worker = options_.nodename;
+    ext.retries = msg.retries;
+    const Json* rk = msg.delivery_info.Find("routing_key");
+    ext.queue = rk != nullptr && rk->is_string() ? rk->as_string() : "";
+    meta.extended = std::move(ext);
+  }
   try {
     if (!backend_->Store(meta)) {
       spdlog::debug("Task {}[{}]: result already SUCCESS, {} not stored", msg.task, msg.id, status);

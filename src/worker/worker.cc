@@ -12,11 +12,14 @@
 
 #include <unistd.h>
 
+#include <thread>
+
 #include <spdlog/spdlog.h>
 
 #include <cw/protocol/keys.h>
 
 #include "util/hostname.h"
+#include "util/uuid.h"
 
 namespace cw::worker {
 
@@ -29,6 +32,14 @@ Worker::Worker(WorkerOptions options)
     backend_ = std::make_unique<backend::RedisBackend>(*options_.backend, options_.result_expires,
                                                        &cold_stop_);
   }
+  sink_ = std::make_unique<canvas::RedisSink>(transport_.get(), backend_.get());
+  applier_ = std::make_unique<canvas::Applier>(
+      sink_.get(), canvas::Router(options_.routes, options_.default_queue), origin_,
+      util::Uuid4(), [](const std::string& name) {
+        const TaskDescriptor* t = Registry::Global().Find(name);
+        return t != nullptr ? t->options.queue : std::string();
+      });
+  continuations_ = std::make_unique<canvas::Continuations>(applier_.get(), backend_.get());
 }
 
 Worker::~Worker() = default;
@@ -44,6 +55,11 @@ int Worker::Run() {
 
   while (!warm_stop_.load()) {
     RunDueEtaTasks();
+    if (EtaHoldFull()) {
+      // Leave further messages in Redis (other workers may take them) until one is due.
+      std::this_thread::sleep_for(std::chrono::duration<double>(SecondsToNextEta()));
+      continue;
+    }
     std::optional<broker::Delivery> d;
     try {
       d = transport_->Fetch(SecondsToNextEta());
@@ -137,6 +153,17 @@ double Worker::SecondsToNextEta() const {
                                                     std::chrono::system_clock::now())
                           .count();
   return std::clamp(wait, 0.001, 1.0);
+}
+
+bool Worker::EtaHoldFull() {
+  const bool full = options_.eta_task_limit > 0 && eta_queue_.size() >= options_.eta_task_limit;
+  if (full && !eta_limit_logged_) {
+    spdlog::warn("{} ETA tasks held in memory (--eta-task-limit): not fetching more until one "
+                 "is due",
+                 eta_queue_.size());
+  }
+  eta_limit_logged_ = full;
+  return full;
 }
 
 void Worker::RunDueEtaTasks() {

@@ -18,6 +18,9 @@
 
 #include "backend/redis_backend.h"
 #include "broker/redis_transport.h"
+#include "canvas/applier.h"
+#include "canvas/continuations.h"
+#include "canvas/redis_sink.h"
 #include "canvas/router.h"
 #include "exec/executor.h"
 #include "redis/url.h"
@@ -78,6 +81,12 @@ class Worker {
   void StoreFailure(const protocol::TaskMessage& msg, const exec::Outcome& out);
   void StoreState(const protocol::TaskMessage& msg, const std::string& status, Json result,
                   const std::string& traceback, Json children = Json::Array{});
+  void Succeeded(const TaskDescriptor& task, const protocol::TaskMessage& msg,
+                 const RequestInfo& request, const exec::Outcome& out);
+  void Failed(const TaskDescriptor& task, const protocol::TaskMessage& msg,
+              const RequestInfo& request, const exec::Outcome& out);
+  /// True while the ETA hold is full (worker_eta_task_limit): the loop then stops fetching.
+  bool EtaHoldFull();
   void PublishRetry(const protocol::TaskMessage& msg, const exec::Outcome& out);
   RequestInfo MakeRequest(const protocol::TaskMessage& msg) const;
   void Ack(const std::string& tag);
@@ -91,6 +100,12 @@ class Worker {
   std::atomic<bool> cold_stop_{false};
   std::unique_ptr<broker::RedisTransport> transport_;
   std::unique_ptr<backend::RedisBackend> backend_;
+  // What the worker sends besides results: chain steps, callbacks, chord bodies, errbacks and
+  // the tasks its tasks send (TaskContext::Send).
+  std::unique_ptr<canvas::RedisSink> sink_;
+  std::unique_ptr<canvas::Applier> applier_;
+  std::unique_ptr<canvas::Continuations> continuations_;
+  bool eta_limit_logged_ = false;
   std::multimap<std::chrono::system_clock::time_point, std::unique_ptr<Held>> eta_queue_;
 
   // Tags this worker holds in `unacked`, for the cold-shutdown thread.

@@ -36,5 +36,8 @@ inline constexpr int kDefaultResultExpires = 86400;  ///< result_expires: one da
 
 /// "celery-task-meta-<id>": the result key, also the channel clients wait on.
 std::string TaskMetaKey(std::string_view task_id);
+/// "celery-taskset-meta-<gid><suffix>": a saved group result (no suffix) or a chord counter
+/// key (".j" reported parts, ".t" extra parts from add_to_chord, ".s" the header size).
+std::string TasksetMetaKey(std::string_view group_id, std::string_view suffix = "");
 
 }  // namespace cw::protocol
