@@ -23,8 +23,13 @@ bool Given(const CLI::Option* opt) { return opt->count() > 0; }
 // Settings from the file fill in what the command line did not give.
 void ApplyConfig(const ConfigFile& file, const CLI::App& app, CliOptions* out) {
   auto unset = [&app](const char* name) { return !Given(app.get_option(name)); };
-  if (file.broker_url && unset("--broker")) out->broker = *file.broker_url;
-  if (file.result_backend && unset("--result-backend")) out->result_backend = *file.result_backend;
+  // As Celery: $CELERY_BROKER_URL / $CELERY_RESULT_BACKEND win over the configuration.
+  if (file.broker_url && unset("--broker") && GetEnv("CELERY_BROKER_URL").empty()) {
+    out->broker = *file.broker_url;
+  }
+  if (file.result_backend && unset("--result-backend") && GetEnv("CELERY_RESULT_BACKEND").empty()) {
+    out->result_backend = *file.result_backend;
+  }
   if (file.worker_concurrency && unset("--concurrency")) out->concurrency = *file.worker_concurrency;
   if (file.worker_prefetch_multiplier && unset("--prefetch-multiplier")) {
     out->prefetch_multiplier = *file.worker_prefetch_multiplier;
@@ -62,7 +67,7 @@ bool ParseCommandLine(int argc, char** argv, CliOptions* out, int* exit_code) {
       ->required();
   app.add_option("--config", out->config,
                  "JSON file of Celery settings (broker_url, task_routes, task_acks_late, ...); "
-                 "command-line options win over it, it wins over the environment")
+                 "command-line options win over it; $CELERY_BROKER_URL/$CELERY_RESULT_BACKEND too, as in Celery")
       ->type_name("FILE");
   out->broker = GetEnv("CELERY_BROKER_URL", "redis://localhost:6379/0");
   app.add_option("-b,--broker", out->broker, "broker URL (default $CELERY_BROKER_URL)")

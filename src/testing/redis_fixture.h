@@ -29,10 +29,11 @@ inline redis::Url TestRedisUrl(int db = 0) {
   return *url;
 }
 
-/// A captured message from protocol/fixtures, without its trailing newline.
-inline std::string CapturedMessage(const std::string& name) {
+/// A captured message from protocol/fixtures/<version>, without its trailing newline.
+inline std::string CapturedMessage(const std::string& name,
+                                   const std::string& version = "celery-5.2.6") {
   const std::string root = Env("CW_REPO_ROOT", ".");
-  std::ifstream in(root + "/protocol/fixtures/celery-5.2.6/" + name + ".message.json",
+  std::ifstream in(root + "/protocol/fixtures/" + version + "/" + name + ".message.json",
                    std::ios::binary);
   if (!in) throw std::runtime_error("missing fixture " + name);
   std::stringstream ss;
