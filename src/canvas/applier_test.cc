@@ -64,18 +64,60 @@ std::function<std::string()> Ids(std::vector<std::string> ids) {
   };
 }
 
-TEST(Canvas, NextChainStepIsByteForByteWhatCelerySent) {
-  const p::TaskMessage step1 = Decode(cw::testing::CapturedMessage("chain"));
+class CapturedVersion : public ::testing::TestWithParam<std::string> {};
+
+// A chain's first step, run by cworker, sends step 2 exactly as the Celery worker of the
+// capture did: same bytes once the worker's own origin and the fresh delivery tag are the same.
+TEST_P(CapturedVersion, NextChainStepIsByteForByteWhatCelerySent) {
+  const p::TaskMessage step1 = Decode(cw::testing::CapturedMessage("chain", GetParam()));
+  const std::string expected = cw::testing::CapturedMessage("chain_step2", GetParam());
+  const Json captured = Json::Parse(expected);
   RecordingSink sink;
-  Applier applier(&sink, cw::canvas::Router(), "gen23688@vm", "unused-oid");
-  applier.set_id_source(Ids({"93f1a91d-3da5-42ba-bfe1-6d7220ff4a81"}));
+  Applier applier(&sink, cw::canvas::Router(), captured.At("headers").At("origin").as_string(),
+                  "unused-oid");
+  applier.set_id_source(
+      Ids({captured.At("properties").At("delivery_tag").as_string()}));
   Continuations cont(&applier, nullptr);
   const Json children = cont.OnSuccess(step1, RequestOf(step1), Json(3));
   ASSERT_EQ(sink.sent.size(), 1u);
-  EXPECT_EQ(sink.sent[0].envelope, cw::testing::CapturedMessage("chain_step2"));
+  EXPECT_EQ(sink.sent[0].envelope, expected);
   EXPECT_EQ(sink.sent[0].route.routing_key, "celery");
-  EXPECT_EQ(children.Dump(), R"([[["86e2aec6-6296-4208-a2bf-a1ec40c515d5", null], null]])");
+  const std::string step2_id = captured.At("headers").At("id").as_string();
+  EXPECT_EQ(children.Dump(), R"([[[")" + step2_id + R"(", null], null]])");
 }
+
+// A group sent by cworker: members as Celery's producer sent them (group id, own root, index).
+TEST_P(CapturedVersion, GroupMembersCarryTheGroupAsCelerysDo) {
+  const p::TaskMessage captured = Decode(cw::testing::CapturedMessage("group", GetParam()));
+  RecordingSink sink;
+  Applier applier(&sink, cw::canvas::Router(), captured.origin, captured.reply_to);
+  cw::Signature first("tasks.add", {0, 0});
+  first.Set("task_id", captured.id);
+  cw::Signature group =
+      cw::Group({first, cw::Signature("tasks.add", {1, 1}), cw::Signature("tasks.add", {2, 2})});
+  group.Set("task_id", captured.group);
+  EXPECT_EQ(applier.Apply(group, nullptr), captured.group);
+  ASSERT_EQ(sink.sent.size(), 3u);
+  const p::TaskMessage mine = Decode(sink.sent[0].envelope);
+  EXPECT_EQ(mine.id, captured.id);
+  EXPECT_EQ(mine.group, captured.group);
+  EXPECT_EQ(mine.root_id, captured.root_id);
+  EXPECT_EQ(mine.parent_id, captured.parent_id);
+  EXPECT_EQ(mine.args, captured.args);
+  EXPECT_EQ(mine.argsrepr, captured.argsrepr);
+  EXPECT_EQ(mine.embed, captured.embed);
+  EXPECT_EQ(mine.group_index, 0);  // Celery >= 5.3.4 numbers plain groups; 5.2 sent null
+  EXPECT_EQ(Decode(sink.sent[2].envelope).group_index, 2);
+}
+
+INSTANTIATE_TEST_SUITE_P(Celery, CapturedVersion, ::testing::Values("celery-5.2.6", "celery-5.5"),
+                         [](const auto& param_info) {
+                           std::string n = param_info.param;
+                           for (char& c : n) {
+                             if (c == '-' || c == '.') c = '_';
+                           }
+                           return n;
+                         });
 
 TEST(Canvas, LinkCallbackGetsTheResultPrependedAndTheSendersIds) {
   const p::TaskMessage linked = Decode(cw::testing::CapturedMessage("link_callbacks"));
