@@ -175,16 +175,22 @@ Applier::Applied Applier::ApplyAsync(const Json& sig, const Json& partial_args,
   if (!sig.is_object() || !Field(sig, "task", kNull).is_string()) {
     throw std::invalid_argument("not a signature: " + p::PyReprTruncated(sig, 200));
   }
-  ++depth_;
-  Applied applied;
-  try {
-    applied = Dispatch(sig, partial_args, call_options, parent);
-  } catch (...) {
-    --depth_;
-    throw;
-  }
-  if (--depth_ == 0) children_.Push(applied.child);
+  const bool top = depth_ == 0;
+  Applied applied = Nested(sig, partial_args, call_options, parent);
+  if (top) children_.Push(applied.child);
   return applied;
+}
+
+// Applies one part of a bigger signature: group members and an empty chord's body are not
+// children of the sender (the group is), so they are applied one level deeper.
+Applier::Applied Applier::Nested(const Json& sig, const Json& partial_args,
+                                 const Json& call_options, const RequestInfo* parent) {
+  struct DepthGuard {
+    int& depth;
+    explicit DepthGuard(int& d) : depth(d) { ++depth; }
+    ~DepthGuard() { --depth; }
+  } guard(depth_);
+  return Dispatch(sig, partial_args, call_options, parent);
 }
 
 Applier::Applied Applier::Dispatch(const Json& sig, const Json& partial_args,
@@ -339,16 +345,7 @@ Applier::Applied Applier::ApplyGroup(const Json& sig, const Json& partial_args, 
     Json mo = member_opts;
     mo.Set("group_index", static_cast<int64_t>(i));
     if (!body.is_null()) mo.Set("chord", body);
-    ++depth_;  // members are not children of the sender; the group is
-    Applied r;
-    try {
-      r = Dispatch(members[i], partial, mo, parent);
-    } catch (...) {
-      --depth_;
-      throw;
-    }
-    --depth_;
-    results.Push(r.child);
+    results.Push(Nested(members[i], partial, mo, parent).child);
   }
   return Applied{ResultTuple(gid, std::move(results)), gid};
 }
@@ -453,15 +450,7 @@ Applier::Applied Applier::ApplyChord(const Json& sig, const Json& partial_args, 
 
   const Json& header = MemberTasks(sig);
   if (header.empty()) {  // nothing will ever complete it: Celery sends the body at once
-    ++depth_;
-    Applied r;
-    try {
-      r = Dispatch(body, Json::MakeArray({Json::Array{}}), Json::Object{}, parent);
-    } catch (...) {
-      --depth_;
-      throw;
-    }
-    --depth_;
+    Nested(body, Json::MakeArray({Json::Array{}}), Json::Object{}, parent);
     return Applied{ResultTuple(gid, Json::Array{}), body_id};
   }
   Json header_opts =

@@ -78,6 +78,8 @@ class Applier : public Sender {
                      const RequestInfo* parent);
   Applied ApplyChord(const Json& sig, const Json& partial_args, Json options,
                      const RequestInfo* parent);
+  Applied Nested(const Json& sig, const Json& partial_args, const Json& call_options,
+                 const RequestInfo* parent);
   Applied Dispatch(const Json& sig, const Json& partial_args, const Json& call_options,
                    const RequestInfo* parent);
   /// Python's Signature.freeze: gives a signature dict its task id (and the given options).
