@@ -127,7 +127,7 @@ TEST_F(CommandLine, ConfigFileFillsWhatTheCommandLineLeaves) {
   EXPECT_NE(options_.config_warnings[0].find("'some_unknown'"), std::string::npos);
 }
 
-TEST_F(CommandLine, CommandLineWinsOverTheFileWhichWinsOverTheEnvironment) {
+TEST_F(CommandLine, CommandLineWinsOverTheEnvironmentWhichWinsOverTheFile) {
   ::setenv("CELERY_BROKER_URL", "redis://env:1/0", 1);
   ::setenv("CELERY_RESULT_BACKEND", "redis://env:1/1", 1);
   const std::string path = Write(R"({
@@ -135,10 +135,18 @@ TEST_F(CommandLine, CommandLineWinsOverTheFileWhichWinsOverTheEnvironment) {
     "task_routes": {"a.*": "fileq", "b": "fileq"}, "task_default_queue": "fileq",
     "task_acks_late": false, "result_expires": 5, "worker_concurrency": 3,
     "worker_prefetch_multiplier": 2, "worker_eta_task_limit": 7})");
-  // Only the file: it wins over the environment (null: results disabled).
+  // As in Celery, $CELERY_BROKER_URL / $CELERY_RESULT_BACKEND win over the file...
+  ASSERT_TRUE(Parse({"--config", path}));
+  EXPECT_EQ(options_.broker, "redis://env:1/0");
+  EXPECT_EQ(options_.result_backend, "redis://env:1/1");
+  // ...and without them the file's URLs apply (null: results disabled).
+  ::unsetenv("CELERY_BROKER_URL");
+  ::unsetenv("CELERY_RESULT_BACKEND");
   ASSERT_TRUE(Parse({"--config", path}));
   EXPECT_EQ(options_.broker, "redis://file:1/0");
   EXPECT_EQ(options_.result_backend, "");
+  ::setenv("CELERY_BROKER_URL", "redis://env:1/0", 1);
+  ::setenv("CELERY_RESULT_BACKEND", "redis://env:1/1", 1);
   // The command line wins over the file; --route rules come first.
   ASSERT_TRUE(Parse({"--config", path, "-b", "redis://cli:1/0", "--result-backend",
                      "redis://cli:1/1", "--route", "a.x=cliq", "--default-queue", "cliq",
