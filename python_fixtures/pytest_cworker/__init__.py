@@ -27,6 +27,7 @@ from .worker import (
     SUCCEEDED_RE,
     CworkerFactory,
     CworkerHandle,
+    PythonWorkerFactory,
     is_reference_worker,
     resolve_binary,
 )
@@ -43,6 +44,7 @@ __all__ = [
     "SUCCEEDED_RE",
     "CworkerFactory",
     "CworkerHandle",
+    "PythonWorkerFactory",
     "RedisServer",
     "WaitTimeout",
     "encode_body",

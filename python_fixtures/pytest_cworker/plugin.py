@@ -13,11 +13,16 @@ Scopes, in the spirit of Dragonfly's ``df_factory``:
 * ``worker`` (function): one default worker shared by a test module (restarted if a test
   killed it); for tests that only send tasks.
 * ``celery_app`` / ``tasks`` (session): the Python twin module configured for that Redis.
+* ``pyside`` (session): the Python-only task module (queue ``python``) configured likewise.
+* ``python_worker`` (function): a real Python Celery worker serving ``pyside`` on queue
+  ``python``, shared by a test module, beside the worker under test (mixed deployments);
+  ``python_workers`` (function): a factory for Python workers with other options.
 """
 
 import importlib
 import os
 import sys
+import types
 
 import pytest
 
@@ -25,6 +30,7 @@ from .redis_server import BROKER_DB, RESULT_DB, RedisServer
 from .waiting import WaitTimeout, wait_until
 from .worker import (
     CworkerFactory,
+    PythonWorkerFactory,
     is_reference_worker,
     resolve_binary,
     task_library_dir,
@@ -35,6 +41,7 @@ READY_TIMEOUT = float(os.environ.get("CW_TEST_READY_TIMEOUT", "30"))
 _REPORTED = pytest.StashKey[list]()
 _LOGS_SHOWN = pytest.StashKey[bool]()
 _SHARED_FACTORIES = []  # factories of module-shared workers currently set up
+_SHARED_PYTHON_FACTORIES = []  # factories of module-shared Python workers currently set up
 
 
 def _attach(item, handle, since=0):
@@ -147,33 +154,39 @@ def clean_redis(redis_server):
 
 
 # --- Celery client ----------------------------------------------------------------------
-@pytest.fixture(scope="session")
-def celery_app(redis_server):
-    """The twin module's Celery app, publishing to ``redis_server`` db 0, results in db 1.
-
-    Results expire after 86400 s (Celery's default, set explicitly).
-    """
+def _import_fixture_module(name, redis_server):
+    """Import (or reload) ``python_fixtures/<name>.py`` configured for ``redis_server``."""
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     if here not in sys.path:
         sys.path.insert(0, here)
-    # The twin module reads these at import. They are removed again afterwards: Celery lets
-    # CELERY_BROKER_URL override the broker of *every* app in the process, which would send
-    # the messages of a test's own Celery(broker=...) app to this server instead.
+    # The fixture modules read these at import. They are removed again afterwards: Celery
+    # lets CELERY_BROKER_URL override the broker of *every* app in the process, which would
+    # send the messages of a test's own Celery(broker=...) app to this server instead.
     saved = {k: os.environ.get(k) for k in ("CELERY_BROKER_URL", "CELERY_RESULT_BACKEND")}
     os.environ["CELERY_BROKER_URL"] = redis_server.url(BROKER_DB)
     os.environ["CELERY_RESULT_BACKEND"] = redis_server.url(RESULT_DB)
     try:
-        if "tasks" in sys.modules:
-            tasks_module = importlib.reload(sys.modules["tasks"])
-        else:
-            tasks_module = importlib.import_module("tasks")
+        if name in sys.modules:
+            return importlib.reload(sys.modules[name])
+        return importlib.import_module(name)
     finally:
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-    app = tasks_module.app
+
+
+@pytest.fixture(scope="session")
+def celery_app(redis_server):
+    """The twin module's Celery app, publishing to ``redis_server`` db 0, results in db 1.
+
+    Results expire after 86400 s (Celery's default, set explicitly).
+    """
+    app = _import_fixture_module("tasks", redis_server).app
+    if not app.conf.task_routes:
+        # What tasks.py's own task_routes say: Python-only tasks (pyside.*) on queue python.
+        app.conf.task_routes = {"pyside.*": {"queue": "python"}}
     app.conf.update(
         result_expires=86400,
         broker_connection_timeout=5,
@@ -202,6 +215,27 @@ def close_app(app):
 def tasks(celery_app):
     """The twin ``tasks`` module itself (``tasks.add.delay(2, 2)``, ``tasks.add(2, 2)``)."""
     return sys.modules["tasks"]
+
+
+@pytest.fixture(scope="session")
+def pyside(celery_app, redis_server):
+    """The Python-only tasks (``python_fixtures/pyside.py``) as a producer sees them:
+    ``pyside.double.s()``, ``pyside.add.delay(1, 2)``, ... are tasks of the *client's* app
+    (``celery_app``), registered under their ``pyside.*`` names and routed to queue
+    ``python`` by its ``task_routes``, so canvases mixing ``tasks.*`` and ``pyside.*`` are
+    built, sent and awaited through one app as a real producer would. ``pyside.module`` is
+    the imported module itself (its own app serves the Python worker).
+    """
+    module = _import_fixture_module("pyside", redis_server)
+    close_app(module.app)
+    client = types.SimpleNamespace(app=celery_app, module=module)
+    for name, task in sorted(module.app.tasks.items()):
+        if not name.startswith("pyside."):
+            continue
+        if name not in celery_app.tasks:
+            celery_app.task(name=name)(task.run)
+        setattr(client, name.split(".", 1)[1], celery_app.tasks[name])
+    return client
 
 
 # --- workers ----------------------------------------------------------------------------
@@ -275,6 +309,19 @@ def cworker(request, cworker_binary, redis_server, tmp_path):
 
 
 @pytest.fixture(scope="module")
+def worker_args():
+    """Extra command-line arguments of the module-shared ``worker`` (none by default).
+
+    Override in a test module to share a differently configured worker, e.g.::
+
+        @pytest.fixture(scope="module")
+        def worker_args():
+            return ["--route", "pyside.*=python", "--result-extended"]
+    """
+    return []
+
+
+@pytest.fixture(scope="module")
 def _module_worker(cworker_binary, redis_server, tmp_path_factory):
     """Holder of the module-shared default worker (started lazily by ``worker``)."""
     factory = CworkerFactory(
@@ -292,17 +339,81 @@ def _module_worker(cworker_binary, redis_server, tmp_path_factory):
 
 
 @pytest.fixture
-def worker(request, _module_worker, redis_server):
-    """A ready default worker (``-P solo -c 1``, queue ``celery``), shared by the module.
+def worker(request, _module_worker, redis_server, worker_args):
+    """A ready default worker (``-P solo -c 1``, queue ``celery``, plus the module's
+    ``worker_args``), shared by the module.
 
     Restarted when a previous test left it dead; a test that kills it fails in teardown.
     """
     live = [h for h in _module_worker.handles if h.is_alive()]
-    handle = live[-1] if live else _module_worker.start(ready_timeout=READY_TIMEOUT)
+    handle = (
+        live[-1]
+        if live
+        else _module_worker.start(*worker_args, ready_timeout=READY_TIMEOUT)
+    )
     _attach(request.node, handle, handle.log_mark())
     yield handle
     if not handle.is_alive():
         pytest.fail(f"the shared worker died during the test:\n{handle.describe()}", pytrace=False)
+
+
+def _python_factory(workdir, redis_server):
+    return PythonWorkerFactory(workdir, redis_server.url(BROKER_DB), redis_server.url(RESULT_DB))
+
+
+@pytest.fixture(scope="module")
+def _module_python_worker(redis_server, tmp_path_factory):
+    """Holder of the module-shared Python worker (started lazily by ``python_worker``)."""
+    factory = _python_factory(str(tmp_path_factory.mktemp("python-worker")), redis_server)
+    _SHARED_PYTHON_FACTORIES.append(factory)
+    yield factory
+    _SHARED_PYTHON_FACTORIES.remove(factory)
+    problems = _finish(factory)
+    if problems:
+        pytest.fail("\n".join(problems), pytrace=False)
+
+
+@pytest.fixture
+def python_worker(request, _module_python_worker, pyside):
+    """A ready Python Celery worker serving ``pyside`` on queue ``python`` (``-P solo``),
+    shared by the module; it keeps running beside workers started by ``cworker``.
+
+    Restarted when a previous test left it dead; a test during which it dies fails.
+    """
+    live = [h for h in _module_python_worker.handles if h.is_alive()]
+    handle = live[-1] if live else _module_python_worker.start(ready_timeout=READY_TIMEOUT)
+    _attach(request.node, handle, handle.log_mark())
+    yield handle
+    if not handle.is_alive():
+        pytest.fail(
+            f"the shared Python worker died during the test:\n{handle.describe()}", pytrace=False
+        )
+
+
+@pytest.fixture
+def python_workers(request, redis_server, pyside, tmp_path):
+    """Factory: ``python_workers.start(*args, queues="python", concurrency=1, pool="solo",
+    app="pyside", ...)`` starts Python Celery workers with cworker's command line (through
+    ``reference-worker``); stopped after the test, which then must exit 0. The module's
+    shared ``python_worker`` is stopped first (restarted by the next test that asks for it),
+    so these are the only Python workers."""
+    paused = [problem for shared in _SHARED_PYTHON_FACTORIES for problem in _finish(shared)]
+    if paused:
+        pytest.fail("module-shared Python worker: " + "\n".join(paused), pytrace=False)
+    factory = _python_factory(str(tmp_path), redis_server)
+    original_start = factory.start
+
+    def start(*args, **kwargs):
+        kwargs.setdefault("ready_timeout", READY_TIMEOUT)
+        handle = original_start(*args, **kwargs)
+        _attach(request.node, handle)
+        return handle
+
+    factory.start = start
+    yield factory
+    problems = _finish(factory)
+    if problems:
+        pytest.fail("\n".join(problems), pytrace=False)
 
 
 __all__ = [
@@ -324,5 +435,10 @@ __all__ = [
     "tasks",
     "wait_unacked_empty",
     "worker",
+    "worker_args",
     "_module_worker",
+    "pyside",
+    "python_worker",
+    "python_workers",
+    "_module_python_worker",
 ]

@@ -196,6 +196,10 @@ class CworkerFactory:
     logged ``ready.``. ``close()`` stops whatever is still running.
     """
 
+    default_app = "tasks"
+    default_pool = "solo"
+    name_prefix = "w"
+
     def __init__(self, binary, workdir, broker_url, backend_url):
         self.binary = binary
         self.workdir = workdir
@@ -213,19 +217,23 @@ class CworkerFactory:
         backend_url=None,
         nodename=None,
         loglevel="INFO",
-        app="tasks",
+        app=None,
+        pool=None,
     ):
         """The worker's argv.
 
         ``broker_url=False`` / ``backend_url=False`` omit ``-b`` / ``--result-backend``
-        (to test the ``CELERY_*`` environment defaults).
+        (to test the ``CELERY_*`` environment defaults). ``app`` and ``pool`` default to the
+        factory's (``tasks`` and ``solo`` for cworker).
         """
+        app = app or self.default_app
+        pool = pool or self.default_pool
         cmd = [self.binary, "-A", app]
         if broker_url is not False:
             cmd += ["-b", broker_url or self.broker_url]
         if backend_url is not False:
             cmd += ["--result-backend", backend_url or self.backend_url]
-        cmd += ["-P", "solo", "-c", str(concurrency), "-l", loglevel]
+        cmd += ["-P", pool, "-c", str(concurrency), "-l", loglevel]
         if nodename:
             cmd += ["-n", nodename]
         if queues:
@@ -246,7 +254,7 @@ class CworkerFactory:
         self, *extra_args, env=None, queues=None, wait_ready=True, ready_timeout=20.0, **options
     ):
         """Start a worker; see :meth:`command` for ``options``. Returns a CworkerHandle."""
-        name = f"w{next(_names)}"
+        name = f"{self.name_prefix}{next(_names)}"
         options.setdefault("nodename", f"{name}@%h")
         cmd = self.command(*extra_args, queues=queues, **options)
         handle = CworkerHandle(name, cmd, self.environment(env), self.workdir)
@@ -265,3 +273,25 @@ class CworkerFactory:
                 except WaitTimeout:
                     codes[handle] = None
         return codes
+
+
+class PythonWorkerFactory(CworkerFactory):
+    """Starts real Python Celery workers for mixed deployments (beside the worker under test).
+
+    Defaults: app ``pyside`` (``python_fixtures/pyside.py``), queue ``python``, ``-P solo``
+    (``pool="threads", concurrency=4`` work too, but Celery's thread pool acks up to a
+    second late, which every test's ``unacked`` check then waits for). Workers run through
+    ``python_fixtures/reference-worker``, so they accept the same command line as cworker
+    (``--route``, ``--result-extended``, ``--config``, ...). Handles are
+    :class:`CworkerHandle` objects named ``py<N>``.
+    """
+
+    default_app = "pyside"
+    default_pool = "solo"
+    name_prefix = "py"
+
+    def __init__(self, workdir, broker_url, backend_url):
+        super().__init__(REFERENCE_WORKER, workdir, broker_url, backend_url)
+
+    def start(self, *extra_args, queues="python", concurrency=1, **options):
+        return super().start(*extra_args, queues=queues, concurrency=concurrency, **options)
