@@ -3,8 +3,8 @@
 once, on the final outcome) and the ``retries`` counter in ``result_extended`` records.
 
 The module's shared worker runs with ``--result-extended`` (records carry ``retries``).
-No task of the example library can reach ``MaxRetriesExceededError`` (``retry_until`` raises
-its limit above ``n``); the exhausted paths here re-raise the task's own exception.
+``retry_forever`` exhausts its retries without an exception of its own and ends in Celery's
+``MaxRetriesExceededError``; ``retry_exc`` and ``flaky`` re-raise the task's own exception.
 """
 
 import pytest
@@ -119,3 +119,17 @@ def test_callbacks_run_once_on_the_final_outcome(worker, python_worker, tasks, p
     assert results.llen("ok-errors") == 0
     assert counter(results, "bad-count") == 0
     assert results.lrange("bad-errors", 0, -1) == [bad.id.encode()]
+
+
+def test_retries_exhausted_raise_max_retries_exceeded(worker, tasks, celery_app, results):
+    require_tasks(tasks, "retry_forever")
+    from celery.exceptions import MaxRetriesExceededError
+
+    r = tasks.retry_forever.delay()
+    with pytest.raises(MaxRetriesExceededError) as info:
+        r.get(timeout=RESULT_TIMEOUT)
+    assert f"tasks.retry_forever[{r.id}]" in str(info.value)
+    stored = record(results, r.id)
+    assert stored["status"] == "FAILURE"
+    assert stored["result"]["exc_module"] == "celery.exceptions"
+    assert stored.get("retries") == 2

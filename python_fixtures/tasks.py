@@ -1,6 +1,6 @@
 """The Python twin of cworker's example task library (``libtasks.so``).
 
-Same module name (``tasks``), same twenty-one task names and semantics, so a Python Celery
+Same module name (``tasks``), same twenty-two task names and semantics, so a Python Celery
 worker can serve the same queues as cworker (mixed deployments) and tests can compare
 cworker's answers with ``tasks.<fn>(...)`` run locally.
 
@@ -107,6 +107,12 @@ def retry_until(self, n):
     if self.request.retries < n:
         raise self.retry(countdown=0.1, max_retries=max(n, 3) + 1)
     return self.request.retries
+
+
+@app.task(bind=True)
+def retry_forever(self):
+    """Retries (0.05 s countdown, max_retries=2) until Celery raises MaxRetriesExceededError."""
+    raise self.retry(countdown=0.05, max_retries=2)
 
 
 @app.task(track_started=True)

@@ -137,6 +137,11 @@ int64_t retry_until(cw::TaskContext& ctx, int64_t n) {
 CW_TASK(retry_until, .arg_names = {"n"});
 // [retry_until]
 
+// Retries without an exc and with max_retries=2: the third run raises
+// celery.exceptions.MaxRetriesExceededError, as Celery's self.retry() does.
+void retry_forever(cw::TaskContext& ctx) { ctx.Retry({.countdown = 0.05, .max_retries = 2}); }
+CW_TASK(retry_forever);
+
 // [flaky]
 // Python: @app.task(bind=True, autoretry_for=(ValueError,), max_retries=5, retry_backoff=1,
 //                   retry_backoff_max=1, retry_jitter=False)
