@@ -129,9 +129,10 @@ std::string PyRepr(const Json& value) {
   return out;
 }
 
-std::string PyReprTruncated(const Json& value, size_t max_len) {
-  std::string text = PyRepr(value);
-  // Count characters, not bytes, as Python does, and never cut inside a UTF-8 sequence.
+namespace {
+
+// Count characters, not bytes, as Python does, and never cut inside a UTF-8 sequence.
+std::string TruncateChars(std::string text, size_t max_len) {
   size_t pos = 0;
   size_t chars = 0;
   while (pos < text.size() && chars < max_len) {
@@ -142,6 +143,26 @@ std::string PyReprTruncated(const Json& value, size_t max_len) {
   text.resize(pos);
   text.append("...");
   return text;
+}
+
+}  // namespace
+
+std::string PyReprTruncated(const Json& value, size_t max_len) {
+  return TruncateChars(PyRepr(value), max_len);
+}
+
+std::string PyTupleRepr(const Json& args) {
+  std::string out = "(";
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (i > 0) out += ", ";
+    out += PyRepr(args.At(i));
+  }
+  out += args.size() == 1 ? ",)" : ")";
+  return out;
+}
+
+std::string PyTupleReprTruncated(const Json& args, size_t max_len) {
+  return TruncateChars(PyTupleRepr(args), max_len);
 }
 
 std::string PyFloatRepr(double value) {

@@ -70,26 +70,6 @@ bool StrictString(const Json& object, std::string_view key, std::string* out, De
   return true;
 }
 
-std::string TruncateChars(std::string text, size_t max_chars) {
-  size_t pos = 0;
-  size_t chars = 0;
-  while (pos < text.size() && chars < max_chars) {
-    internal::NextCodePoint(text, &pos);
-    ++chars;
-  }
-  if (pos >= text.size()) return text;
-  text.resize(pos);
-  return text + "...";
-}
-
-/// repr(tuple(args)), what Celery puts in argsrepr: "(2, 2)", "(1,)", "()".
-std::string TupleRepr(const Json& args) {
-  std::string inner = PyRepr(args);  // "[...]"
-  inner = inner.substr(1, inner.size() - 2);
-  if (args.size() == 1) inner.push_back(',');
-  return TruncateChars("(" + inner + ")", kMaxReprChars);
-}
-
 /// kombu's ContentDisallowed text: "... of type pickle (application/x-python-serialize)".
 std::string DisallowedMessage(std::string_view content_type) {
   static constexpr std::array<std::pair<std::string_view, std::string_view>, 3> kNames = {{
@@ -280,7 +260,7 @@ bool ReadFields(const Json& fields, TaskMessage* m, DecodeError* error) {
   const Json* argsrepr = fields.Find("argsrepr");
   const Json* kwargsrepr = fields.Find("kwargsrepr");
   m->argsrepr =
-      argsrepr != nullptr && argsrepr->is_string() ? argsrepr->as_string() : TupleRepr(m->args);
+      argsrepr != nullptr && argsrepr->is_string() ? argsrepr->as_string() : PyTupleReprTruncated(m->args, kMaxReprChars);
   m->kwargsrepr = kwargsrepr != nullptr && kwargsrepr->is_string()
                       ? kwargsrepr->as_string()
                       : PyReprTruncated(m->kwargs, kMaxReprChars);

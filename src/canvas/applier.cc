@@ -95,18 +95,6 @@ Json MaybeList(const Json& v) {
   return Json::MakeArray({v});
 }
 
-// repr(tuple(args)).
-std::string TupleRepr(const Json& args) {
-  std::string out = "(";
-  for (size_t i = 0; i < args.size(); ++i) {
-    if (i > 0) out += ", ";
-    out += p::PyRepr(args.At(i));
-  }
-  out += args.size() == 1 ? ",)" : ")";
-  if (out.size() > kReprMax) out = out.substr(0, kReprMax - 3) + "...";
-  return out;
-}
-
 std::optional<double> Number(const Json& obj, const char* key) {
   const Json* v = obj.Find(key);
   if (v == nullptr || !v->is_number()) return std::nullopt;
@@ -129,6 +117,15 @@ const Json& MemberTasks(const Json& sig) {
   const Json& tasks = Field(kwargs, "tasks", kEmptyArray);
   if (tasks.is_object()) return MemberTasks(tasks);
   return tasks.is_array() ? tasks : kEmptyArray;
+}
+
+Json GroupOf(Json tasks) {
+  return Json::MakeObject({{"task", "celery.group"},
+                           {"args", Json::Array{}},
+                           {"kwargs", Json::MakeObject({{"tasks", std::move(tasks)}})},
+                           {"options", Json::Object{}},
+                           {"subtask_type", "group"},
+                           {"immutable", false}});
 }
 
 int64_t ChordSizeOf(const Json& sig) {
@@ -281,7 +278,7 @@ Applier::Applied Applier::ApplyTask(const Json& sig, const Json& partial_args,
   msg.shadow = StringOr(opts, "shadow");
   const Json* ignore = opts.Find("ignore_result");
   msg.ignore_result = ignore != nullptr && ignore->is_bool() && ignore->as_bool();
-  msg.argsrepr = StringOr(opts, "argsrepr", TupleRepr(msg.args));
+  msg.argsrepr = StringOr(opts, "argsrepr", p::PyTupleReprTruncated(msg.args, kReprMax));
   msg.kwargsrepr = StringOr(opts, "kwargsrepr", p::PyReprTruncated(msg.kwargs, kReprMax));
   msg.origin = origin_;
   msg.reply_to = StringOr(opts, "reply_to", reply_to_);
@@ -457,13 +454,7 @@ Applier::Applied Applier::ApplyChord(const Json& sig, const Json& partial_args, 
       Without(std::move(opts), {"chain", "chord", "task_id", "link", "link_error"});
   header_opts.Set("task_id", gid);
   header_opts.Set("chord", body);
-  const Json group = Json::MakeObject({{"task", "celery.group"},
-                                       {"args", Json::Array{}},
-                                       {"kwargs", Json::MakeObject({{"tasks", header}})},
-                                       {"options", Json::Object{}},
-                                       {"subtask_type", "group"},
-                                       {"immutable", false}});
-  Applied applied = ApplyGroup(group, partial, std::move(header_opts), parent);
+  Applied applied = ApplyGroup(GroupOf(header), partial, std::move(header_opts), parent);
   applied.id = body_id;
   return applied;
 }

@@ -96,6 +96,8 @@ class Applier : public Sender {
   int depth_ = 0;  ///< nesting of ApplyAsync calls: only top-level sends become children
 };
 
+/// A group signature dict of `tasks` (a JSON array of signature dicts), as Python's group().
+Json GroupOf(Json tasks);
 /// _chord._descend: how many header completions a signature contributes to a chord.
 int64_t ChordSizeOf(const Json& sig);
 /// The member signatures of a group/chain dict ("kwargs.tasks"), or of a chord header that

@@ -99,13 +99,7 @@ Json Continuations::OnSuccess(const p::TaskMessage& msg, const RequestInfo& requ
         }
       }
       if (!plain.empty()) {
-        const Json group = Json::MakeObject({{"task", "celery.group"},
-                                             {"args", Json::Array{}},
-                                             {"kwargs", Json::MakeObject({{"tasks", plain}})},
-                                             {"options", Json::Object{}},
-                                             {"subtask_type", "group"},
-                                             {"immutable", false}});
-        applier_->ApplyAsync(group, partial, call, &request);
+        applier_->ApplyAsync(GroupOf(std::move(plain)), partial, call, &request);
       }
     }
   }
@@ -157,14 +151,8 @@ void Continuations::OnFailure(const p::TaskMessage& msg, const RequestInfo& requ
 void Continuations::SendErrbacks(const Json& errbacks, const std::string& task_id,
                                  const std::string& root_id) {
   const Json list = errbacks.is_array() ? errbacks : Json::MakeArray({errbacks});
-  const Json group = Json::MakeObject({{"task", "celery.group"},
-                                       {"args", Json::Array{}},
-                                       {"kwargs", Json::MakeObject({{"tasks", list}})},
-                                       {"options", Json::Object{}},
-                                       {"subtask_type", "group"},
-                                       {"immutable", false}});
   try {
-    applier_->ApplyAsync(group, Json::MakeArray({task_id}),
+    applier_->ApplyAsync(GroupOf(list), Json::MakeArray({task_id}),
                          Json::MakeObject({{"parent_id", task_id}, {"root_id", root_id}}),
                          nullptr);
     applier_->TakeChildren();
@@ -192,9 +180,6 @@ void Continuations::ChordPartReturn(const std::string& task_id, const std::strin
   // This report completed the chord: join the parts in header order and send the body.
   Json results = Json::Array{};
   try {
-    if (const auto saved = backend_->Get(p::TasksetMetaKey(group_id))) {
-      spdlog::warn("Chord {}: a saved GroupResult (nested groups) is joined flat", group_id);
-    }
     for (const std::string& text : backend_->ChordMembers(group_id)) {
       const Json part = Json::Parse(text);
       if (!part.is_array() || part.size() != 4 || !part.At(size_t{2}).is_string()) {

@@ -24,16 +24,6 @@ std::string Demangle(const char* name) {
   return status == 0 && out ? std::string(out.get()) : std::string(name);
 }
 
-// repr(tuple(args)): "(1,)", "(1, 2)", "()".
-std::string PyTupleRepr(const Json& args) {
-  std::string out = "(";
-  for (size_t i = 0; i < args.size(); ++i) {
-    if (i > 0) out += ", ";
-    out += protocol::PyRepr(args.At(i));
-  }
-  return out + (args.size() == 1 ? ",)" : ")");
-}
-
 // Python's str(exc): the single argument itself, else the repr of the args tuple.
 std::string PyStr(const Json& args) {
   if (args.is_array() && args.size() == 1) {
@@ -41,7 +31,7 @@ std::string PyStr(const Json& args) {
     return only.is_string() ? only.as_string() : protocol::PyRepr(only);
   }
   if (!args.is_array() || args.empty()) return "";
-  return PyTupleRepr(args);
+  return protocol::PyTupleRepr(args);
 }
 
 // A traceback in Python's layout so AsyncResult.traceback reads naturally; the frame names
@@ -78,7 +68,7 @@ Outcome RetryOutcome(const TaskDescriptor& task, const RequestInfo& request, con
     }
     return Failure(where, "celery.exceptions", "MaxRetriesExceededError",
                    Json::MakeArray({"Can't retry " + task.name + "[" + request.id +
-                                    "] args:" + PyTupleRepr(args) +
+                                    "] args:" + protocol::PyTupleRepr(args) +
                                     " kwargs:" + protocol::PyRepr(kwargs)}));
   }
   Outcome out;

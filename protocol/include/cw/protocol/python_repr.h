@@ -14,6 +14,10 @@ namespace cw::protocol {
 std::string PyRepr(const Json& value);
 /// PyRepr truncated to `max_len` characters with "..." as Celery's saferepr does.
 std::string PyReprTruncated(const Json& value, size_t max_len);
+/// repr(tuple(args)) of a JSON array: "(2, 2)", "(1,)", "()" (Celery's argsrepr, log lines).
+std::string PyTupleRepr(const Json& args);
+/// PyTupleRepr truncated to `max_len` characters with "...", as saferepr does.
+std::string PyTupleReprTruncated(const Json& args, size_t max_len);
 /// repr(float): the shortest text that reads back to the same double ("0.1", "1e-05", "2.0").
 std::string PyFloatRepr(double value);
 /// repr of a str: single quotes unless the text holds ' and no ".
