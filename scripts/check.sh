@@ -114,7 +114,7 @@ if build_tree build -DCMAKE_BUILD_TYPE=RelWithDebInfo; then
 fi
 
 if [[ "${CHECK_SKIP_ASAN:-0}" != 1 ]]; then
-  export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1"
+  export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:suppressions=$REPO_ROOT/scripts/sanitizers/asan.supp"
   export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
   if build_tree build-asan -DCWORKER_SANITIZE='address;undefined' -DCMAKE_BUILD_TYPE=Debug; then
     run_ctest build-asan

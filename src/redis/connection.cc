@@ -1,14 +1,20 @@
 #include "redis/connection.h"
 
 #include <arpa/inet.h>
+#include <hiredis/adapters/libuv.h>
+#include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <algorithm>
-#include <thread>
+#include <cstdlib>
+#include <cstring>
 
 #include <spdlog/spdlog.h>
+
+#include "green/waits.h"
 
 namespace cw::redis {
 
@@ -77,11 +83,18 @@ void Connection::Close() {
     redisFree(ctx_);
     ctx_ = nullptr;
   }
+  if (actx_ != nullptr) {
+    redisAsyncContext* ac = actx_;
+    actx_ = nullptr;
+    ac->data = nullptr;
+    redisAsyncFree(ac);  // pending callbacks get a null reply: their fibers see a lost connection
+  }
 }
 
 void Connection::Fail(const std::string& what) {
   std::string message = what;
   if (ctx_ != nullptr && ctx_->err != 0) message += ": " + std::string(ctx_->errstr);
+  if (actx_ != nullptr && actx_->err != 0) message += ": " + std::string(actx_->errstr);
   Close();
   throw ConnectionError(message);
 }
@@ -96,7 +109,15 @@ void Connection::set_reply_timeout(std::chrono::milliseconds timeout) {
 }
 
 void Connection::Connect() {
-  if (ctx_ != nullptr) return;
+  if (connected()) return;
+  if (green::CurrentFiber() != nullptr) {
+    ConnectAsync();
+  } else {
+    ConnectSync();
+  }
+}
+
+void Connection::ConnectSync() {
   const timeval connect_timeout{2, 0};
   if (url_.unix_path.empty()) {
     // hiredis gives up after the first address a name resolves to; redis-py tries them all.
@@ -118,6 +139,10 @@ void Connection::Connect() {
   }
   redisEnableKeepAlive(ctx_);
   set_reply_timeout(reply_timeout_);
+  AfterConnect();
+}
+
+void Connection::AfterConnect() {
   auto check = [this](const Reply& r, const char* what) {
     if (r.is_error()) {
       const std::string text(r.str());
@@ -152,6 +177,7 @@ Reply Connection::Call(const std::vector<std::string_view>& argv) {
 
 std::vector<Reply> Connection::Pipeline(const std::vector<std::vector<std::string_view>>& commands) {
   Connect();
+  if (actx_ != nullptr) return PipelineAsync(commands);
   std::vector<const char*> args;
   std::vector<size_t> lens;
   for (const auto& argv : commands) {
@@ -202,9 +228,222 @@ void Connection::Backoff(int attempt, const std::string& error, const std::atomi
   const auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(delay);
   while (std::chrono::steady_clock::now() < until) {
     if (stop != nullptr && stop->load()) throw Stopped();
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    green::SleepFor(std::chrono::milliseconds(50));  // parks only the fiber in the green pool
   }
   if (stop != nullptr && stop->load()) throw Stopped();
+}
+
+// ----- the async engine (green fibers) ---------------------------------------------------------
+namespace {
+
+// hiredis frees a reply once its async callback returns; Reply owns its tree, so the callback
+// keeps a deep copy, allocated the way freeReplyObject releases it.
+redisReply* CopyReply(const redisReply* r) {
+  auto* out = static_cast<redisReply*>(calloc(1, sizeof(redisReply)));
+  if (out == nullptr) throw std::bad_alloc();
+  out->type = r->type;
+  out->integer = r->integer;
+  out->len = r->len;
+  if (r->str != nullptr) {
+    out->str = static_cast<char*>(malloc(r->len + 1));
+    if (out->str == nullptr) throw std::bad_alloc();
+    memcpy(out->str, r->str, r->len);
+    out->str[r->len] = '\0';
+  }
+  if (r->type == REDIS_REPLY_ARRAY && r->elements > 0) {
+    out->elements = r->elements;
+    out->element = static_cast<redisReply**>(calloc(r->elements, sizeof(redisReply*)));
+    if (out->element == nullptr) throw std::bad_alloc();
+    for (size_t i = 0; i < r->elements; ++i) out->element[i] = CopyReply(r->element[i]);
+  }
+  return out;
+}
+
+// The replies one fiber waits for. Shared by the waiting fiber and hiredis's callbacks, which
+// always come (a reply, or null when the connection goes): whoever is last frees it, so a fiber
+// that stops waiting (interrupted) leaves nothing dangling.
+struct Batch {
+  size_t refs = 0;
+  size_t next = 0;
+  bool lost = false;
+  green::Fiber* waiter = nullptr;
+  std::vector<std::shared_ptr<redisReply>> replies;
+
+  void Release() {
+    if (--refs == 0) delete this;
+  }
+};
+
+void OnReply(redisAsyncContext* /*ac*/, void* raw, void* priv) {
+  auto* batch = static_cast<Batch*>(priv);
+  if (raw == nullptr) {
+    batch->lost = true;
+  } else if (batch->next < batch->replies.size()) {
+    batch->replies[batch->next] =
+        std::shared_ptr<redisReply>(CopyReply(static_cast<redisReply*>(raw)), &freeReplyObject);
+  }
+  ++batch->next;
+  if (batch->next >= batch->replies.size() && batch->waiter != nullptr) green::Wake(batch->waiter);
+  batch->Release();
+}
+
+}  // namespace
+
+struct Connection::AsyncConnect {
+  green::Event done;  ///< the whole attempt (all addresses, AUTH, SELECT) is over
+  green::Fiber* connector = nullptr;
+  bool address_done = false;  ///< hiredis answered for the address being tried
+  int status = REDIS_ERR;
+  std::string error;
+};
+
+void Connection::OnAsyncConnect(const redisAsyncContext* ac, int status) {
+  auto* self = static_cast<Connection*>(ac->data);
+  if (self == nullptr || !self->connecting_) return;
+  self->connecting_->status = status;
+  if (status != REDIS_OK) {
+    self->connecting_->error = ac->errstr;
+    self->actx_ = nullptr;  // hiredis frees a context whose connect failed
+  }
+  self->connecting_->address_done = true;
+  green::Wake(self->connecting_->connector);
+}
+
+void Connection::OnAsyncDisconnect(const redisAsyncContext* ac, int /*status*/) {
+  auto* self = static_cast<Connection*>(ac->data);
+  if (self != nullptr && self->actx_ == ac) self->actx_ = nullptr;  // hiredis frees it next
+}
+
+void Connection::ConnectAsync() {
+  if (connecting_) {  // another fiber is connecting this connection: wait for its outcome
+    std::shared_ptr<AsyncConnect> attempt = connecting_;
+    attempt->done.Wait();
+    if (actx_ == nullptr) throw ConnectionError(attempt->error);
+    return;
+  }
+  auto attempt = std::make_shared<AsyncConnect>();
+  connecting_ = attempt;
+  struct Clear {
+    Connection* c;
+    ~Clear() { c->connecting_.reset(); }
+  } clear{this};
+  uv_loop_t* loop = green::Scheduler::Current()->loop();
+  const std::vector<std::string> addresses =
+      url_.unix_path.empty() ? ResolveAll(url_.host) : std::vector<std::string>{url_.unix_path};
+  std::string last_error = "cannot connect";
+  for (const std::string& address : addresses) {
+    redisAsyncContext* ac = url_.unix_path.empty() ? redisAsyncConnect(address.c_str(), url_.port)
+                                                   : redisAsyncConnectUnix(address.c_str());
+    if (ac == nullptr) throw ConnectionError("out of memory creating a Redis context");
+    const std::string where = url_.unix_path.empty()
+                                  ? url_.host + ":" + std::to_string(url_.port)
+                                  : url_.unix_path;
+    if (ac->err != 0) {
+      last_error = "Error connecting to " + where + ": " + ac->errstr;
+      redisAsyncFree(ac);
+      continue;
+    }
+    ac->data = this;
+    if (redisLibuvAttach(ac, loop) != REDIS_OK) {
+      ac->data = nullptr;
+      redisAsyncFree(ac);
+      throw ConnectionError("could not attach the Redis connection to the event loop");
+    }
+    redisAsyncSetConnectCallback(ac, &Connection::OnAsyncConnect);
+    redisAsyncSetDisconnectCallback(ac, &Connection::OnAsyncDisconnect);
+    actx_ = ac;
+    attempt->connector = green::CurrentFiber();
+    attempt->address_done = false;
+    attempt->status = REDIS_ERR;
+    // hiredis's libuv adapter drops poll errors, so a refused connect would never call back:
+    // look at the socket's error ourselves while waiting.
+    int so_error = 0;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    while (!attempt->address_done && so_error == 0 &&
+           std::chrono::steady_clock::now() < deadline) {
+      green::WaitFor([&] { return attempt->address_done; }, std::chrono::milliseconds(10));
+      socklen_t len = sizeof so_error;
+      if (!attempt->address_done && actx_ != nullptr &&
+          getsockopt(actx_->c.fd, SOL_SOCKET, SO_ERROR, &so_error, &len) != 0) {
+        so_error = errno;
+      }
+    }
+    if (!attempt->address_done) {
+      Close();
+      last_error = "Error connecting to " + where + ": " +
+                   (so_error != 0 ? std::string(strerror(so_error)) : std::string("timed out"));
+      continue;
+    }
+    if (attempt->status == REDIS_OK && actx_ != nullptr) break;
+    last_error = "Error connecting to " + where + ": " + attempt->error;
+    actx_ = nullptr;
+  }
+  if (actx_ == nullptr) {
+    attempt->error = last_error;
+    attempt->done.Set();
+    throw ConnectionError(last_error);
+  }
+  redisEnableKeepAlive(&actx_->c);
+  // AUTH and SELECT go first; fibers that asked meanwhile wait on `attempt` until they are done.
+  try {
+    AfterConnect();
+  } catch (const ConnectionError& e) {
+    attempt->error = e.what();
+    attempt->done.Set();
+    throw;
+  }
+  attempt->done.Set();
+}
+
+std::vector<Reply> Connection::PipelineAsync(
+    const std::vector<std::vector<std::string_view>>& commands) {
+  auto* batch = new Batch;
+  batch->replies.resize(commands.size());
+  batch->refs = 1;  // the waiting fiber's reference
+  std::vector<const char*> args;
+  std::vector<size_t> lens;
+  for (const auto& argv : commands) {
+    args.clear();
+    lens.clear();
+    for (std::string_view a : argv) {
+      args.push_back(a.data());
+      lens.push_back(a.size());
+    }
+    if (actx_ == nullptr ||
+        redisAsyncCommandArgv(actx_, &OnReply, batch, static_cast<int>(args.size()), args.data(),
+                              lens.data()) != REDIS_OK) {
+      batch->lost = true;
+      break;
+    }
+    ++batch->refs;
+  }
+  batch->waiter = green::CurrentFiber();
+  bool in_time = true;
+  try {
+    in_time = green::WaitFor(
+        [batch] { return batch->lost || batch->next >= batch->replies.size(); },
+        std::chrono::duration<double>(reply_timeout_) + std::chrono::seconds(1));
+  } catch (...) {
+    batch->waiter = nullptr;
+    batch->Release();
+    throw;
+  }
+  batch->waiter = nullptr;
+  if (batch->lost || !in_time) {
+    batch->Release();
+    Fail(in_time ? "Redis connection (" + role_ + ") lost"
+                 : "Redis connection (" + role_ + ") timed out waiting for a reply");
+  }
+  std::vector<Reply> replies;
+  replies.reserve(commands.size());
+  for (auto& raw : batch->replies) {
+    Reply r;
+    r.root_ = std::move(raw);
+    r.node_ = r.root_.get();
+    replies.push_back(std::move(r));
+  }
+  batch->Release();
+  return replies;
 }
 
 Reply Connection::CallRetrying(const std::vector<std::string_view>& argv,

@@ -1,8 +1,13 @@
-// A blocking Redis connection on hiredis, with reconnects.
+// A Redis connection on hiredis, with reconnects, that blocks the caller until Redis answers.
 //
-// Every call blocks the calling thread until Redis answers. The worker's loop and the solo
-// pool are written against this synchronous interface; a fiber-aware variant for the green
-// pool can keep the same calls (see docs/architecture.md).
+// It has two engines behind one synchronous interface, chosen when it connects:
+//  - on a plain thread, hiredis's blocking context: the call blocks the thread;
+//  - in a green fiber (green/scheduler.h), hiredis's async context on the scheduler's libuv
+//    loop: the call parks only the fiber. Many fibers may share one such connection: their
+//    commands are pipelined on the socket and each fiber wakes when its own replies arrive, so
+//    thousands of tasks storing results at once cost a few writes, not thousands of round trips.
+// A connection made in one mode must stay in it (the worker creates its connections inside the
+// fibers that use them).
 //
 // Errors: a dropped or refused connection throws redis::ConnectionError and closes the socket;
 // the next call reconnects. Callers that must not give up use CallRetrying(), which reconnects
@@ -21,6 +26,7 @@
 #include "redis/url.h"
 
 struct redisContext;
+struct redisAsyncContext;
 struct redisReply;
 
 namespace cw::redis {
@@ -74,7 +80,7 @@ class Connection {
   Connection& operator=(const Connection&) = delete;
 
   const Url& url() const { return url_; }
-  bool connected() const { return ctx_ != nullptr; }
+  bool connected() const { return ctx_ != nullptr || actx_ != nullptr; }
   /// Connects (AUTH, SELECT) if not connected. Throws ConnectionError.
   void Connect();
   void Close();
@@ -101,10 +107,19 @@ class Connection {
   void Backoff(int attempt, const std::string& error, const std::atomic<bool>* stop);
   [[noreturn]] void Fail(const std::string& what);
   Reply ReadReply();
+  void ConnectSync();
+  void ConnectAsync();
+  void AfterConnect();
+  std::vector<Reply> PipelineAsync(const std::vector<std::vector<std::string_view>>& commands);
+  static void OnAsyncConnect(const redisAsyncContext* ac, int status);
+  static void OnAsyncDisconnect(const redisAsyncContext* ac, int status);
 
   Url url_;
   std::string role_;
   redisContext* ctx_ = nullptr;
+  redisAsyncContext* actx_ = nullptr;
+  struct AsyncConnect;  // an async connect in progress; other fibers wait for it
+  std::shared_ptr<AsyncConnect> connecting_;
   std::chrono::milliseconds reply_timeout_{10000};
 };
 

@@ -1,0 +1,58 @@
+// The yield points: what a fiber waits on. Each works in three places:
+//   - in a fiber: parks the fiber, the loop runs others meanwhile;
+//   - on a thread without a scheduler (solo pool, prefork child, tests): blocks the thread;
+// and each checks the fiber's pending interrupt (time limits) before and after waiting.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <vector>
+
+#include "green/scheduler.h"
+
+namespace cw::green {
+
+/// Sleeps for `duration` (zero or less: just a yield point).
+void SleepFor(std::chrono::duration<double> duration);
+
+enum FdEvents : int { kReadable = 1, kWritable = 2 };
+
+/// Waits until `fd` is readable and/or writable (`events`, a mask of FdEvents) or `timeout`
+/// passes (nullopt: no timeout). Returns the events that are ready (0 on timeout); an error or
+/// hang-up on the socket reports it ready, so the caller's next read/write sees the error.
+/// Only one fiber may wait on a given fd at a time (libuv's rule).
+int WaitFd(int fd, int events, std::optional<std::chrono::duration<double>> timeout = {});
+
+/// Parks the calling fiber until `done()` is true; `arm(wake)` is called once to start whatever
+/// will later call `wake()` (from a loop callback). Returns false when `timeout` passed first.
+/// The building block for waits on callback APIs (hiredis, libcurl). Fibers only.
+bool WaitFor(const std::function<bool()>& done,
+             std::optional<std::chrono::duration<double>> timeout = {});
+
+/// A one-shot flag fibers can wait on (set from the same thread: a fiber or a loop callback).
+class Event {
+ public:
+  void Set();
+  bool is_set() const { return set_; }
+  /// Waits until Set(); false on timeout. Outside a fiber, only returns the current state.
+  bool Wait(std::optional<std::chrono::duration<double>> timeout = {});
+
+ private:
+  bool set_ = false;
+  std::vector<Fiber*> waiters_;
+};
+
+/// Counts free slots; Acquire parks while none is free (FIFO). Fibers only.
+class Semaphore {
+ public:
+  explicit Semaphore(size_t count) : free_(count) {}
+  void Acquire();
+  void Release();
+  size_t free() const { return free_; }
+
+ private:
+  size_t free_;
+  std::vector<Fiber*> waiters_;
+};
+
+}  // namespace cw::green

@@ -1,0 +1,133 @@
+// The connection's async engine, used from green fibers, against the real test Redis.
+#include "redis/connection.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "green/waits.h"
+#include "testing/redis_fixture.h"
+
+namespace cw::redis {
+namespace {
+
+TEST(AsyncConnection, ManyFibersShareOneConnectionAndEachGetsItsOwnReply) {
+  green::Scheduler s;
+  Connection conn(testing::TestRedisUrl(3), "test");
+  constexpr int kFibers = 2000;
+  int correct = 0;
+  s.Spawn([&] { conn.Call({"DEL", "cw:async:n"}); });
+  s.Run();
+  for (int i = 0; i < kFibers; ++i) {
+    s.Spawn([&conn, &correct, i] {
+      const std::string key = "cw:async:k" + std::to_string(i);
+      conn.Call({"SET", key, std::to_string(i)});
+      conn.Call({"INCR", "cw:async:n"});
+      if (conn.Call({"GET", key}).str() == std::to_string(i)) ++correct;
+    });
+  }
+  s.Run();
+  EXPECT_EQ(correct, kFibers);
+  Connection check(testing::TestRedisUrl(3), "check");  // a blocking one, on this thread
+  EXPECT_EQ(check.Call({"GET", "cw:async:n"}).str(), std::to_string(kFibers));
+}
+
+TEST(AsyncConnection, PipelinesStayContiguousAcrossFibers) {
+  green::Scheduler s;
+  Connection conn(testing::TestRedisUrl(3), "test");
+  int committed = 0;
+  for (int i = 0; i < 200; ++i) {
+    s.Spawn([&conn, &committed, i] {
+      const std::string key = "cw:async:m" + std::to_string(i % 7);
+      auto replies = conn.Pipeline({{"MULTI"}, {"INCR", key}, {"EXPIRE", key, "60"}, {"EXEC"}});
+      if (replies.size() == 4 && replies[3].is_array() && replies[3].size() == 2) ++committed;
+    });
+  }
+  s.Run();
+  EXPECT_EQ(committed, 200);
+}
+
+TEST(AsyncConnection, ErrorRepliesAreReturnedAndScriptsRun) {
+  green::Scheduler s;
+  Connection conn(testing::TestRedisUrl(3), "test");
+  bool error_seen = false;
+  std::string script_result;
+  s.Spawn([&] {
+    error_seen = conn.Call({"NOSUCHCOMMAND"}).is_error();
+    const Script script("return ARGV[1] .. KEYS[1]");
+    script_result = std::string(conn.Eval(script, {"k"}, {"v"}).str());
+  });
+  s.Run();
+  EXPECT_TRUE(error_seen);
+  EXPECT_EQ(script_result, "vk");
+}
+
+TEST(AsyncConnection, ReconnectsAfterTheServerDropsIt) {
+  green::Scheduler s;
+  Connection conn(testing::TestRedisUrl(3), "test");
+  std::string after;
+  bool lost = false;
+  s.Spawn([&] {
+    conn.Call({"CLIENT", "SETNAME", "cw-async-victim"});
+    try {
+      conn.Call({"BRPOP", "cw:async:never", "5"});  // pending when the server drops us
+    } catch (const ConnectionError&) {
+      lost = true;
+    }
+    after = std::string(conn.CallRetrying({"PING"}, nullptr).str());
+  });
+  s.Spawn([&] {
+    green::SleepFor(std::chrono::milliseconds(30));
+    Connection killer(testing::TestRedisUrl(3), "killer");
+    killer.Call({"CLIENT", "KILL", "SKIPME", "yes", "TYPE", "normal"});
+  });
+  const auto start = std::chrono::steady_clock::now();
+  s.Run();
+  EXPECT_TRUE(lost);
+  EXPECT_EQ(after, "PONG");
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(4));
+}
+
+TEST(AsyncConnection, BlockingCommandParksOnlyItsFiber) {
+  green::Scheduler s;
+  Connection blocking(testing::TestRedisUrl(3), "brpop");
+  Connection other(testing::TestRedisUrl(3), "other");
+  std::string popped;
+  int pings = 0;
+  s.Spawn([&] {
+    blocking.Call({"DEL", "cw:async:list"});
+    const Reply r = blocking.Call({"BRPOP", "cw:async:list", "2"});
+    if (r.is_array()) popped = std::string(r.at(1).str());
+  });
+  s.Spawn([&] {
+    for (int i = 0; i < 10; ++i) {
+      if (other.Call({"PING"}).str() == "PONG") ++pings;
+    }
+    other.Call({"LPUSH", "cw:async:list", "hello"});
+  });
+  s.Run();
+  EXPECT_EQ(pings, 10);
+  EXPECT_EQ(popped, "hello");
+}
+
+TEST(AsyncConnection, RefusedConnectionThrows) {
+  green::Scheduler s;
+  Url url = testing::TestRedisUrl(3);
+  url.port = 1;  // nothing listens there
+  Connection conn(url, "refused");
+  bool refused = false;
+  s.Spawn([&] {
+    try {
+      conn.Call({"PING"});
+    } catch (const ConnectionError&) {
+      refused = true;
+    }
+  });
+  const auto start = std::chrono::steady_clock::now();
+  s.Run();
+  EXPECT_TRUE(refused);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(1));
+}
+
+}  // namespace
+}  // namespace cw::redis
