@@ -63,6 +63,16 @@ CW_DEFINE_BUILTIN_ERROR(OverflowError);
 
 #undef CW_DEFINE_BUILTIN_ERROR
 
+/// Raised inside a task when its soft time limit passes (--soft-time-limit, the task's
+/// soft_time_limit option, or the message's): catch it to clean up and return, as in Celery. It
+/// is billiard's exception, so a Python client re-raises celery.exceptions.SoftTimeLimitExceeded.
+/// The prefork pool raises it at the next check or yield point; the green pool at the next
+/// yield point (a sleep, an HTTP or Redis call, an fd wait).
+class SoftTimeLimitExceeded : public TaskError {
+ public:
+  SoftTimeLimitExceeded() : TaskError("billiard.exceptions", "SoftTimeLimitExceeded", Json::Array{}) {}
+};
+
 /// Control flow: reject the message without storing a state (Celery's `Reject`). With
 /// requeue=true the message goes back to its queue.
 struct Reject {

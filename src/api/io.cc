@@ -1,14 +1,12 @@
 #include <cworker/io.h>
 
 #include <cstdlib>
-#include <thread>
+
+#include "green/waits.h"
 
 namespace cw {
 
-void SleepFor(std::chrono::duration<double> duration) {
-  if (duration.count() <= 0) return;
-  std::this_thread::sleep_for(duration);
-}
+void SleepFor(std::chrono::duration<double> duration) { green::SleepFor(duration); }
 
 std::string GetEnv(const char* name, const std::string& fallback) {
   const char* value = std::getenv(name);  // NOLINT(concurrency-mt-unsafe): read-only use

@@ -26,7 +26,8 @@ namespace p = cw::protocol;
 RedisTransport::RedisTransport(redis::Url url, std::vector<std::string> queues,
                                const std::atomic<bool>* fetch_stop,
                                const std::atomic<bool>* hard_stop)
-    : conn_(std::move(url), "broker"),
+    : conn_(url, "broker"),
+      fetch_conn_(std::move(url), "broker"),
       queues_(std::move(queues)),
       cycle_(queues_),
       fetch_stop_(fetch_stop),
@@ -61,7 +62,7 @@ std::optional<Delivery> RedisTransport::Fetch(double timeout_s) {
   // Redis >= 6 takes a fractional timeout; 0 would mean "forever".
   const std::string timeout = fmt::format("{:.3f}", std::max(0.001, timeout_s));
   argv.push_back(timeout);
-  const redis::Reply reply = conn_.CallRetrying(argv, fetch_stop_);
+  const redis::Reply reply = fetch_conn_.CallRetrying(argv, fetch_stop_);
   if (reply.is_nil() || !reply.is_array() || reply.size() != 2) {
     if (reply.is_error()) spdlog::error("BRPOP failed: {}", reply.str());
     return std::nullopt;

@@ -70,6 +70,9 @@ class RedisTransport {
   void Register(Delivery& d, const std::string& exchange, const std::string& routing_key);
 
   redis::Connection conn_;
+  // BRPOP gets a connection of its own: while it blocks, acks, restores and publishes from
+  // other fibers (green pool) must not queue behind it.
+  redis::Connection fetch_conn_;
   std::vector<std::string> queues_;
   std::vector<std::string> cycle_;  ///< queue order for the next BRPOP (round robin)
   const std::atomic<bool>* fetch_stop_;

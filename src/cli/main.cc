@@ -1,5 +1,7 @@
 // cworker's entry point: parse the command line, load the task library, print the banner,
 // run the worker until it is told to stop.
+#include <sys/resource.h>
+
 #include <cstdio>
 #include <iostream>
 
@@ -14,6 +16,18 @@
 #include "worker/worker.h"
 
 namespace {
+
+// A green worker holds a socket per in-flight HTTP call: -c 5000 needs more descriptors than
+// the usual soft limit of 1024. Raise it to the hard limit, as gevent users do with ulimit.
+void RaiseOpenFileLimit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= limit.rlim_max) return;
+  const rlim_t before = limit.rlim_cur;
+  limit.rlim_cur = limit.rlim_max;
+  if (setrlimit(RLIMIT_NOFILE, &limit) == 0) {
+    spdlog::debug("open file limit raised from {} to {}", before, limit.rlim_cur);
+  }
+}
 
 int Main(int argc, char** argv) {
   cw::worker::BlockShutdownSignals();  // before any thread exists
@@ -53,6 +67,11 @@ int Main(int argc, char** argv) {
   options.result_extended = cli.result_extended;
   options.track_started = cli.track_started;
   options.eta_task_limit = cli.eta_task_limit;
+  options.stack_size = cli.stack_size_kib * 1024;
+  options.blocking_threshold = cli.blocking_threshold;
+  options.time_limit = cli.time_limit;
+  options.soft_time_limit = cli.soft_time_limit;
+  if (options.pool == "green") RaiseOpenFileLimit();
   for (const cw::canvas::RouteRule& rule : options.routes) {
     spdlog::debug("task_routes: {} -> queue {}", rule.pattern, rule.queue);
   }

@@ -76,7 +76,7 @@ bool ParseCommandLine(int argc, char** argv, CliOptions* out, int* exit_code) {
   app.add_option("--result-backend", out->result_backend,
                  "result backend URL (default $CELERY_RESULT_BACKEND; none: results disabled)");
   app.add_option("-P,--pool", out->pool, "pool implementation")
-      ->check(CLI::IsMember({"solo"}))
+      ->check(CLI::IsMember({"solo", "green"}))
       ->capture_default_str();
   app.add_option("-c,--concurrency", out->concurrency,
                  "number of concurrent tasks (default: number of CPUs)")
@@ -137,6 +137,27 @@ bool ParseCommandLine(int argc, char** argv, CliOptions* out, int* exit_code) {
         const bool ok = !v.empty() && ec == std::errc() && end == v.data() + v.size();
         return ok ? std::string() : "expects a non-negative integer, got '" + v + "'";
       })
+      ->capture_default_str();
+  app.add_option("--time-limit", out->time_limit,
+                 "task_time_limit: seconds before a task is ended (TimeLimitExceeded); green: at "
+                 "its next yield point, solo: not enforced")
+      ->type_name("SECONDS")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--soft-time-limit", out->soft_time_limit,
+                 "task_soft_time_limit: seconds before SoftTimeLimitExceeded is raised in a task "
+                 "(green: at its next yield point, solo: not enforced)")
+      ->type_name("SECONDS")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--stack-size", out->stack_size_kib,
+                 "green pool: KiB of stack per fiber, with a guard page below it; only the "
+                 "pages a task touches use memory")
+      ->type_name("KIB")
+      ->check(CLI::Range(size_t{16}, size_t{65536}))
+      ->capture_default_str();
+  app.add_option("--blocking-threshold", out->blocking_threshold,
+                 "green pool: warn when a task keeps the event loop longer than this (0: never)")
+      ->type_name("SECONDS")
+      ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   try {
     app.parse(argc, argv);

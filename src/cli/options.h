@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,10 @@ struct CliOptions {
   bool result_extended = false;
   bool track_started = false;  ///< task_track_started
   size_t eta_task_limit = 1000;  ///< worker_eta_task_limit; 0 = no limit
+  size_t stack_size_kib = 256;     ///< green: --stack-size, KiB per fiber
+  double blocking_threshold = 1.0;  ///< green: --blocking-threshold, seconds (0: off)
+  std::optional<double> time_limit;       ///< --time-limit / task_time_limit
+  std::optional<double> soft_time_limit;  ///< --soft-time-limit / task_soft_time_limit
   std::string config;  ///< --config FILE; empty: none
   /// Lines to log as warnings once logging is set up (ignored keys of the config file).
   std::vector<std::string> config_warnings;

@@ -202,6 +202,12 @@ void Scheduler::Cancel(Fiber* fiber) {
   if (fiber != running_) MakeReady(fiber);
 }
 
+void Scheduler::ClearInterrupt(Fiber* fiber) {
+  if (fiber == nullptr) return;
+  fiber->interrupt_ = nullptr;
+  fiber->cancelled_ = false;
+}
+
 // ----- the loop -----------------------------------------------------------------------------
 
 Scheduler::Scheduler(size_t stack_size) : stack_size_(stack_size) {

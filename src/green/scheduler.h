@@ -58,6 +58,8 @@ class Scheduler {
   void Interrupt(Fiber* fiber, std::exception_ptr error);
   /// Makes every wait of `fiber` from now on throw Cancelled.
   void Cancel(Fiber* fiber);
+  /// Forgets a pending interrupt and a cancellation (the limited call is over).
+  void ClearInterrupt(Fiber* fiber);
 
   /// `on_blocked(fiber, seconds)` runs when a fiber kept the loop for longer than `threshold`
   /// between two yields (it is called after the fiber finally yielded).

@@ -92,7 +92,39 @@ void Worker::HandleDelivery(broker::Delivery& d) {
       return;
     }
   }
-  RunTask(*task, *msg, d.tag);
+  StartTask(*task, std::move(*msg), d.tag);
+}
+
+void Worker::StartTask(const TaskDescriptor& task, p::TaskMessage msg, const std::string& tag) {
+  auto shared = std::make_shared<const p::TaskMessage>(std::move(msg));
+  const std::string label = DisplayName(*shared) + "[" + shared->id + "]";
+  pool_->Start(
+      [this, &task, shared, tag] {
+        try {
+          RunTask(task, *shared, tag);
+        } catch (const std::exception& e) {
+          // Not expected (task errors are caught in exec, Redis errors retried): the message
+          // stays in `unacked` and goes back to its queue at shutdown.
+          spdlog::critical("Unexpected error while running task {}[{}]: {}",
+                           DisplayName(*shared), shared->id, e.what());
+        }
+      },
+      label);
+}
+
+// Celery's precedence: the message's timelimit header, then the task's own options, then the
+// worker's --time-limit / --soft-time-limit.
+pools::Limits Worker::LimitsFor(const TaskDescriptor& task, const p::TaskMessage& msg) const {
+  pools::Limits limits;
+  limits.hard = msg.time_limit ? msg.time_limit
+                               : task.options.time_limit ? task.options.time_limit
+                                                         : options_.time_limit;
+  limits.soft = msg.soft_time_limit ? msg.soft_time_limit
+                                    : task.options.soft_time_limit ? task.options.soft_time_limit
+                                                                   : options_.soft_time_limit;
+  if (limits.hard && *limits.hard <= 0) limits.hard.reset();
+  if (limits.soft && *limits.soft <= 0) limits.soft.reset();
+  return limits;
 }
 
 void Worker::RejectUndecodable(const broker::Delivery& d, const p::DecodeError& error) {
@@ -140,15 +172,16 @@ void Worker::RunTask(const TaskDescriptor& task, const p::TaskMessage& msg,
                                  {"hostname", options_.nodename}}),
                "");
   }
-  applier_->TakeChildren();  // only what this task sends becomes its children
-  exec::Outcome out = exec::Execute(task, request, msg.args, msg.kwargs, applier_.get());
+  TaskScope scope(*this);  // only what this task sends becomes its children
+  exec::Outcome out = pool_->Call(task, request, msg.args, msg.kwargs, &scope.applier,
+                                  LimitsFor(task, msg));
   const std::string name = DisplayName(msg);
   switch (out.kind) {
     case exec::OutcomeKind::kSuccess:
-      Succeeded(task, msg, request, out);
+      Succeeded(scope, task, msg, request, out);
       break;
     case exec::OutcomeKind::kFailure:
-      Failed(task, msg, request, out);
+      Failed(scope, task, msg, request, out);
       break;
     case exec::OutcomeKind::kReject:
       spdlog::warn("Task {}[{}] rejected ({})", name, msg.id,
@@ -170,16 +203,16 @@ void Worker::RunTask(const TaskDescriptor& task, const p::TaskMessage& msg,
 
 // Celery's order: callbacks and the next chain step are sent first (so the record lists them
 // as children), then SUCCESS is stored, then the chord hears about it.
-void Worker::Succeeded(const TaskDescriptor& task, const p::TaskMessage& msg,
+void Worker::Succeeded(TaskScope& scope, const TaskDescriptor& task, const p::TaskMessage& msg,
                        const RequestInfo& request, const exec::Outcome& out) {
   Json children;
   try {
-    children = continuations_->OnSuccess(msg, request, out.result);
+    children = scope.continuations.OnSuccess(msg, request, out.result);
   } catch (const std::exception& e) {
     // A follow-up that cannot be sent (malformed signature): Celery fails the task.
     spdlog::error("Task {}[{}] succeeded but its follow-up tasks could not be sent: {}",
                   DisplayName(msg), msg.id, e.what());
-    Failed(task, msg, request,
+    Failed(scope, task, msg, request,
            exec::FailureOutcome("builtins", "RuntimeError",
                                 Json::MakeArray({std::string("could not send follow-up tasks: ") +
                                                  e.what()}),
@@ -190,7 +223,7 @@ void Worker::Succeeded(const TaskDescriptor& task, const p::TaskMessage& msg,
     StoreState(msg, "SUCCESS", out.result, "", std::move(children));
   }
   try {
-    continuations_->OnReady(msg, request, "SUCCESS", out.result);
+    scope.continuations.OnReady(msg, request, "SUCCESS", out.result);
   } catch (const std::exception& e) {
     spdlog::error("Task {}[{}]: chord accounting failed: {}", DisplayName(msg), msg.id, e.what());
   }
@@ -200,14 +233,15 @@ void Worker::Succeeded(const TaskDescriptor& task, const p::TaskMessage& msg,
 
 // Store FAILURE (unless the task ignores results), then chord accounting, the same failure for
 // the rest of the chain, and the errbacks.
-void Worker::Failed(const TaskDescriptor& task, const p::TaskMessage& msg,
+void Worker::Failed(TaskScope& scope, const TaskDescriptor& task, const p::TaskMessage& msg,
                     const RequestInfo& request, const exec::Outcome& out) {
   const bool store = !task.options.ignore_result;
   if (store) {
-    StoreState(msg, "FAILURE", out.exception.ToJson(), out.traceback, applier_->TakeChildren());
+    StoreState(msg, "FAILURE", out.exception.ToJson(), out.traceback,
+               scope.applier.TakeChildren());
   }
   try {
-    continuations_->OnFailure(msg, request, out.exception.ToJson(), out.traceback, store);
+    scope.continuations.OnFailure(msg, request, out.exception.ToJson(), out.traceback, store);
   } catch (const std::exception& e) {
     spdlog::error("Task {}[{}]: failure handling of its canvas failed: {}", DisplayName(msg),
                   msg.id, e.what());

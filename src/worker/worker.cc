@@ -1,23 +1,24 @@
-// The worker's life, in order:
+// The worker's life, in order (all of it inside the pool: on the main thread for solo, on the
+// "consumer" fiber for green):
 //   1. Declare the queues (retrying, with Celery-style log lines, while Redis is down).
 //   2. Log "Connected to <broker>" and "<node> ready."; Python tests and tooling wait for it.
-//   3. Loop: run ETA tasks whose time has come; BRPOP (at most 1 s, or until the next ETA) for a
-//      message; hand it to HandleDelivery (message_handler.cc), which runs it inline (solo).
-//   4. On warm shutdown the loop ends after the running task; every message still held in
-//      `unacked` (ETA-held, or popped at the moment of the signal) is put back on its queue,
-//      as kombu does when a channel closes, and Run returns 0.
+//   3. Loop: start ETA tasks whose time has come; wait for a free slot in the pool; BRPOP (at
+//      most 1 s, or until the next ETA) for a message; hand it to HandleDelivery
+//      (message_handler.cc), which starts it in the pool (inline for solo, a fiber for green).
+//   4. On warm shutdown the loop ends, the pool finishes the running tasks; every message still
+//      held in `unacked` (ETA-held, or popped at the moment of the signal) is put back on its
+//      queue, as kombu does when a channel closes, and Run returns 0.
 // Cold shutdown happens on the signal thread (shutdown.cc): it restores what is held and
 // exits at once, killing the running task.
 #include "worker/worker.h"
 
 #include <unistd.h>
 
-#include <thread>
-
 #include <spdlog/spdlog.h>
 
 #include <cw/protocol/keys.h>
 
+#include "green/waits.h"
 #include "util/hostname.h"
 #include "util/uuid.h"
 
@@ -25,6 +26,9 @@ namespace cw::worker {
 
 Worker::Worker(WorkerOptions options)
     : options_(std::move(options)),
+      pool_(pools::MakePool(options_.pool, {.concurrency = options_.concurrency,
+                                            .stack_size = options_.stack_size,
+                                            .blocking_threshold = options_.blocking_threshold})),
       origin_("gen" + std::to_string(getpid()) + "@" + util::Hostname()) {
   transport_ = std::make_unique<broker::RedisTransport>(options_.broker, options_.queues,
                                                         &warm_stop_, &cold_stop_);
@@ -44,11 +48,19 @@ Worker::Worker(WorkerOptions options)
 
 Worker::~Worker() = default;
 
+Worker::TaskScope::TaskScope(const Worker& w)
+    : applier(*w.applier_), continuations(&applier, w.backend_.get()) {}
+
 int Worker::Run() {
+  pool_->Run([this] { Consume(); });
+  return 0;
+}
+
+void Worker::Consume() {
   try {
     transport_->Declare();
   } catch (const redis::Stopped&) {
-    return 0;  // asked to stop before Redis ever answered
+    return;  // asked to stop before Redis ever answered
   }
   spdlog::info("Connected to {}", options_.broker.ToString());
   spdlog::info("{} ready.", options_.nodename);
@@ -57,9 +69,11 @@ int Worker::Run() {
     RunDueEtaTasks();
     if (EtaHoldFull()) {
       // Leave further messages in Redis (other workers may take them) until one is due.
-      std::this_thread::sleep_for(std::chrono::duration<double>(SecondsToNextEta()));
+      green::SleepFor(std::chrono::duration<double>(SecondsToNextEta()));
       continue;
     }
+    pool_->WaitForSlot();
+    if (warm_stop_.load()) break;
     std::optional<broker::Delivery> d;
     try {
       d = transport_->Fetch(SecondsToNextEta());
@@ -87,8 +101,8 @@ int Worker::Run() {
       spdlog::critical("Unexpected error while handling message {}: {}", d->tag, e.what());
     }
   }
+  pool_->Drain();
   RestoreAllHeld();
-  return 0;
 }
 
 void Worker::RequestWarmShutdown() { warm_stop_.store(true); }
@@ -172,7 +186,8 @@ void Worker::RunDueEtaTasks() {
     std::unique_ptr<Held> held = std::move(eta_queue_.begin()->second);
     eta_queue_.erase(eta_queue_.begin());
     if (DiscardIfExpired(held->msg, held->tag)) continue;
-    RunTask(*held->task, held->msg, held->tag);
+    pool_->WaitForSlot();
+    StartTask(*held->task, std::move(held->msg), held->tag);
   }
 }
 

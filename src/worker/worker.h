@@ -1,6 +1,5 @@
 // The worker: the consumer loop that takes messages from the broker, runs them in the pool
-// and writes their results. This first version has the solo pool only: the loop itself runs
-// one task at a time, as Celery's `-P solo` does.
+// (pools/pool.h: solo runs them inline, green on fibers) and writes their results.
 #pragma once
 
 #include <atomic>
@@ -23,6 +22,7 @@
 #include "canvas/redis_sink.h"
 #include "canvas/router.h"
 #include "exec/executor.h"
+#include "pools/pool.h"
 #include "redis/url.h"
 
 namespace cw::worker {
@@ -45,6 +45,10 @@ struct WorkerOptions {
   /// worker_eta_task_limit: ETA/countdown tasks held in memory at most; when reached the worker
   /// stops fetching until one is due (0 = no limit).
   size_t eta_task_limit = 1000;
+  size_t stack_size = 256 * 1024;   ///< green: bytes of stack per fiber
+  double blocking_threshold = 1.0;  ///< green: warn when a task keeps the loop this long
+  std::optional<double> time_limit;       ///< task_time_limit (hard), seconds
+  std::optional<double> soft_time_limit;  ///< task_soft_time_limit, seconds
 };
 
 class Worker {
@@ -71,7 +75,18 @@ class Worker {
     const TaskDescriptor* task = nullptr;
   };
 
+  // What one running task uses to send follow-ups: its own applier (the children it sends are
+  // its own, even when other tasks run beside it on fibers) and continuations on top of it.
+  struct TaskScope {
+    explicit TaskScope(const Worker& w);
+    canvas::Applier applier;
+    canvas::Continuations continuations;
+  };
+
+  void Consume();
   void HandleDelivery(broker::Delivery& d);
+  void StartTask(const TaskDescriptor& task, protocol::TaskMessage msg, const std::string& tag);
+  pools::Limits LimitsFor(const TaskDescriptor& task, const protocol::TaskMessage& msg) const;
   void RejectUndecodable(const broker::Delivery& d, const protocol::DecodeError& error);
   void RunTask(const TaskDescriptor& task, const protocol::TaskMessage& msg,
                const std::string& tag);
@@ -81,9 +96,9 @@ class Worker {
   void StoreFailure(const protocol::TaskMessage& msg, const exec::Outcome& out);
   void StoreState(const protocol::TaskMessage& msg, const std::string& status, Json result,
                   const std::string& traceback, Json children = Json::Array{});
-  void Succeeded(const TaskDescriptor& task, const protocol::TaskMessage& msg,
+  void Succeeded(TaskScope& scope, const TaskDescriptor& task, const protocol::TaskMessage& msg,
                  const RequestInfo& request, const exec::Outcome& out);
-  void Failed(const TaskDescriptor& task, const protocol::TaskMessage& msg,
+  void Failed(TaskScope& scope, const TaskDescriptor& task, const protocol::TaskMessage& msg,
               const RequestInfo& request, const exec::Outcome& out);
   /// True while the ETA hold is full (worker_eta_task_limit): the loop then stops fetching.
   bool EtaHoldFull();
@@ -95,13 +110,15 @@ class Worker {
   void RestoreAllHeld();
 
   WorkerOptions options_;
+  std::unique_ptr<pools::Pool> pool_;
   std::string origin_;  ///< "gen<pid>@<host>": the origin header of messages we publish
   std::atomic<bool> warm_stop_{false};
   std::atomic<bool> cold_stop_{false};
   std::unique_ptr<broker::RedisTransport> transport_;
   std::unique_ptr<backend::RedisBackend> backend_;
   // What the worker sends besides results: chain steps, callbacks, chord bodies, errbacks and
-  // the tasks its tasks send (TaskContext::Send).
+  // the tasks its tasks send (TaskContext::Send). applier_ is the template of each TaskScope's
+  // and serves the consumer itself (chord parts of expired tasks).
   std::unique_ptr<canvas::RedisSink> sink_;
   std::unique_ptr<canvas::Applier> applier_;
   std::unique_ptr<canvas::Continuations> continuations_;

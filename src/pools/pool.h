@@ -1,0 +1,60 @@
+// How the worker runs tasks: Celery's -P. The worker's consumer loop is written once; a pool
+// decides where a task's call runs and how many run at a time.
+//
+//   solo   the consumer runs each task itself, one at a time (Celery's -P solo).
+//   green  one libuv loop, one fiber per task, up to -c at once (Celery's -P gevent); the
+//          consumer is a fiber too, and Redis and HTTP waits park only their fiber.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <cworker/task.h>
+
+#include "exec/executor.h"
+
+namespace cw::pools {
+
+/// Time limits of one call, in seconds (Celery's task_time_limit / task_soft_time_limit).
+struct Limits {
+  std::optional<double> hard;
+  std::optional<double> soft;
+};
+
+struct PoolOptions {
+  int concurrency = 1;
+  size_t stack_size = 256 * 1024;  ///< green: bytes of stack per fiber
+  double blocking_threshold = 1.0;  ///< green: warn when a task keeps the loop this long (0: off)
+};
+
+class Pool {
+ public:
+  virtual ~Pool() = default;
+  virtual std::string name() const = 0;
+
+  /// Runs `consumer` (the worker's loop) inside the pool; returns once it has returned and
+  /// every task it started has finished.
+  virtual void Run(const std::function<void()>& consumer) = 0;
+  /// Called by the consumer before it takes a message: returns once a task could start.
+  virtual void WaitForSlot() = 0;
+  /// Runs `job` (one message, start to finish): inline (solo) or on its own fiber (green).
+  /// `label` ("name[id]") names it in log lines.
+  virtual void Start(std::function<void()> job, const std::string& label) = 0;
+  /// Called by the consumer when it stops: returns once every started job has finished.
+  virtual void Drain() = 0;
+  /// Executes a task's call under `limits`. A soft limit raises SoftTimeLimitExceeded in the
+  /// task; a hard limit ends it with TimeLimitExceeded, as far as the pool can enforce them.
+  virtual exec::Outcome Call(const TaskDescriptor& task, const RequestInfo& request,
+                             const Json& args, const Json& kwargs, Sender* sender,
+                             const Limits& limits) = 0;
+};
+
+/// The pool named by -P ("solo", "green"). Throws std::invalid_argument for others.
+std::unique_ptr<Pool> MakePool(const std::string& name, const PoolOptions& options);
+
+/// The FAILURE Celery stores when a hard time limit ends a task.
+exec::Outcome TimeLimitExceededOutcome(double seconds);
+
+}  // namespace cw::pools

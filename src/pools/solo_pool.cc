@@ -1,0 +1,19 @@
+#include "pools/solo_pool.h"
+
+#include <spdlog/spdlog.h>
+
+namespace cw::pools {
+
+exec::Outcome SoloPool::Call(const TaskDescriptor& task, const RequestInfo& request,
+                             const Json& args, const Json& kwargs, Sender* sender,
+                             const Limits& limits) {
+  if ((limits.hard || limits.soft) && !warned_) {
+    warned_ = true;
+    spdlog::warn("Time limits are not enforced by the solo pool (task {}); use -P prefork or "
+                 "-P green",
+                 request.task);
+  }
+  return exec::Execute(task, request, args, kwargs, sender);
+}
+
+}  // namespace cw::pools
