@@ -37,7 +37,7 @@ def test_warm_shutdown_finishes_running_task_and_keeps_later_ones(
 def test_warm_shutdown_gives_back_prefetched_messages(cworker, tasks, broker):
     running = tasks.sleep.delay(1.5)
     held = [tasks.add.delay(i, 1) for i in range(3)]
-    worker = cworker.start(prefetch_multiplier=4)
+    worker = cworker.start(prefetch_multiplier=4, concurrency=1)  # one slot, busy
     worker.wait_received(running.id)
 
     worker.send_signal(signal.SIGTERM)
@@ -53,7 +53,7 @@ def test_warm_shutdown_gives_back_prefetched_messages(cworker, tasks, broker):
 def test_second_signal_is_a_cold_shutdown(cworker, tasks, broker):
     running = tasks.sleep.delay(10)
     held = [tasks.add.delay(i, i) for i in range(3)]
-    worker = cworker.start(prefetch_multiplier=4)
+    worker = cworker.start(prefetch_multiplier=4, concurrency=1)  # one slot, busy
     worker.wait_received(running.id)
 
     worker.send_signal(signal.SIGTERM)

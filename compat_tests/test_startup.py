@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from pytest_cworker.plugin import RESULT_TIMEOUT
-from pytest_cworker.worker import task_library_dir
+from pytest_cworker.worker import CworkerFactory, task_library_dir
 
 EXAMPLE_TASKS = [
     "tasks.add",
@@ -33,7 +33,8 @@ LOG_LINE_RE = re.compile(
 
 def test_banner_on_stdout(worker, redis_server):
     banner = worker.stdout_text()
-    assert ".> concurrency: 1 (solo)" in banner
+    pool, concurrency = CworkerFactory.default_pool, CworkerFactory.default_concurrency
+    assert f".> concurrency: {concurrency} ({pool})" in banner
     assert f".> transport:   redis://127.0.0.1:{redis_server.port}/0" in banner
     assert f".> results:     redis://127.0.0.1:{redis_server.port}/1" in banner
     assert re.search(r"\.> celery\s+exchange=celery\(direct\) key=celery", banner)

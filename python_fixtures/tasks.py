@@ -23,6 +23,7 @@ import urllib.request
 from datetime import datetime, timedelta, timezone
 
 from celery import Celery, chain, signature
+from celery.exceptions import SoftTimeLimitExceeded
 
 BROKER_URL = os.environ.get("CELERY_BROKER_URL", "redis://localhost:6379/0")
 RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND") or BROKER_URL
@@ -179,3 +180,20 @@ def send_chain(self, x):
     """Sends ``add(x, 1) | pyside.double() | mul(10)``; returns the chain's (last task's) id."""
     return chain(signature("tasks.add", (x, 1)), signature("pyside.double"),
                  signature("tasks.mul", (10,))).apply_async().id
+
+
+@app.task
+def soft_limited(seconds):
+    """Sleeps; a soft time limit interrupts it and it returns ``"cleaned up"``."""
+    try:
+        time.sleep(seconds)
+    except SoftTimeLimitExceeded:
+        return "cleaned up"
+    return "finished"
+
+
+@app.task
+def count_visit(key):
+    """INCR ``key`` on the broker's Redis; returns the new count."""
+    import redis
+    return redis.Redis.from_url(app.conf.broker_url).incr(key)

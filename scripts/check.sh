@@ -81,13 +81,15 @@ run_ctest() {  # run_ctest DIR
   ((status == 0)) || note_failure "ctest in $dir/ failed (exit $status)"
 }
 
-run_compat() {  # run_compat DIR
-  local dir="$1" status=0
-  say "check: compat suite against $dir/bin/cworker"
-  CWORKER_BIN="$REPO_ROOT/$dir/bin/cworker" run_logged "$LOG_DIR/compat-$dir.log" \
+run_compat() {  # run_compat DIR [POOL CONCURRENCY]: the suite, its workers on POOL (default solo)
+  local dir="$1" pool="${2:-solo}" concurrency="${3:-1}" status=0
+  local log="$LOG_DIR/compat-$dir-$pool.log"
+  say "check: compat suite against $dir/bin/cworker, -P $pool -c $concurrency"
+  CWORKER_BIN="$REPO_ROOT/$dir/bin/cworker" CWORKER_TEST_POOL="$pool" \
+    CWORKER_TEST_CONCURRENCY="$concurrency" run_logged "$log" \
     "$PYTHON" -m pytest compat_tests -q -p no:cacheprovider || status=$?
-  count_pytest "$LOG_DIR/compat-$dir.log" "$status"
-  ((status == 0)) || note_failure "compat suite against $dir/ failed (exit $status)"
+  count_pytest "$log" "$status"
+  ((status == 0)) || note_failure "compat suite against $dir/ (-P $pool) failed (exit $status)"
 }
 
 say "check: installing dependencies"
@@ -111,6 +113,9 @@ run_static "includes follow the layering of docs/architecture.md" scripts/check-
 if build_tree build -DCMAKE_BUILD_TYPE=RelWithDebInfo; then
   run_ctest build
   run_compat build
+  # The same suite with every worker on the green pool, four tasks at a time: chords, retries,
+  # ETAs, malformed input and shutdown must not depend on running one task at a time.
+  run_compat build green 4
 fi
 
 if [[ "${CHECK_SKIP_ASAN:-0}" != 1 ]]; then

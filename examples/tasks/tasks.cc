@@ -114,6 +114,28 @@ int64_t get_number() {
 CW_TASK(get_number);
 // [get_number]
 
+// [soft_limited]
+// Python: except SoftTimeLimitExceeded: return "cleaned up" — a soft time limit (--soft-time-limit
+// or soft_time_limit=...) interrupts the sleep and the task cleans up and returns.
+std::string soft_limited(double seconds) {
+  try {
+    cw::SleepFor(std::chrono::duration<double>(seconds));
+  } catch (const cw::SoftTimeLimitExceeded&) {
+    return "cleaned up";
+  }
+  return "finished";
+}
+CW_TASK(soft_limited, .arg_names = {"seconds"});
+// [soft_limited]
+
+// [count_visit]
+// Python: redis.Redis.from_url(broker_url).incr(key). Returns the new count.
+int64_t count_visit(const std::string& key) {
+  return cw::redis::Command({"INCR", key}).As<int64_t>();
+}
+CW_TASK(count_visit, .arg_names = {"key"});
+// [count_visit]
+
 // CPU-bound work: n rounds of xorshift64 (Marsaglia), same numbers as the Python twin.
 int64_t cpu(int64_t n) {
   uint64_t x = 88172645463325252ULL;

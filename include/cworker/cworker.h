@@ -6,4 +6,5 @@
 #include <cworker/http.h>
 #include <cworker/io.h>
 #include <cworker/json.h>
+#include <cworker/redis.h>
 #include <cworker/task.h>

@@ -197,7 +197,10 @@ class CworkerFactory:
     """
 
     default_app = "tasks"
-    default_pool = "solo"
+    # $CWORKER_TEST_POOL runs the whole suite on another pool (scripts/check.sh runs it once
+    # with "green"); tests that need a particular pool pass pool= themselves.
+    default_pool = os.environ.get("CWORKER_TEST_POOL", "solo")
+    default_concurrency = int(os.environ.get("CWORKER_TEST_CONCURRENCY", "1"))
     name_prefix = "w"
 
     def __init__(self, binary, workdir, broker_url, backend_url):
@@ -211,7 +214,7 @@ class CworkerFactory:
         self,
         *extra_args,
         queues=None,
-        concurrency=1,
+        concurrency=None,
         prefetch_multiplier=None,
         broker_url=None,
         backend_url=None,
@@ -228,6 +231,8 @@ class CworkerFactory:
         """
         app = app or self.default_app
         pool = pool or self.default_pool
+        if concurrency is None:
+            concurrency = self.default_concurrency
         cmd = [self.binary, "-A", app]
         if broker_url is not False:
             cmd += ["-b", broker_url or self.broker_url]

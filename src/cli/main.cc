@@ -7,6 +7,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cworker/redis.h>
+
 #include "cli/banner.h"
 #include "cli/module_loader.h"
 #include "cli/options.h"
@@ -72,6 +74,7 @@ int Main(int argc, char** argv) {
   options.time_limit = cli.time_limit;
   options.soft_time_limit = cli.soft_time_limit;
   if (options.pool == "green") RaiseOpenFileLimit();
+  cw::redis::SetDefaultUrl(cli.broker);  // cw::redis::Command's default, for tasks
   for (const cw::canvas::RouteRule& rule : options.routes) {
     spdlog::debug("task_routes: {} -> queue {}", rule.pattern, rule.queue);
   }
