@@ -11,7 +11,7 @@ PACKAGES=(
   libhiredis-dev rapidjson-dev libuv1-dev libboost-dev libboost-context-dev
   libgtest-dev libgmock-dev libcli11-dev libspdlog-dev libfmt-dev
   libcurl4-openssl-dev zlib1g-dev
-  redis-server python3-celery python3-redis python3-pytest
+  redis-server python3-celery python3-redis python3-pytest python3-gevent
 )
 
 check_only=0
