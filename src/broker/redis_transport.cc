@@ -31,7 +31,14 @@ RedisTransport::RedisTransport(redis::Url url, std::vector<std::string> queues,
       queues_(std::move(queues)),
       cycle_(queues_),
       fetch_stop_(fetch_stop),
-      hard_stop_(hard_stop) {}
+      hard_stop_(hard_stop) {
+  fetch_conn_.track_client_id();
+}
+
+void RedisTransport::KillClient(long long client_id) {
+  if (client_id < 0) return;
+  conn_.Call({"CLIENT", "KILL", "ID", std::to_string(client_id)});
+}
 
 void RedisTransport::Declare() {
   conn_.Retrying(

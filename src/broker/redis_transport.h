@@ -60,6 +60,12 @@ class RedisTransport {
                                          const std::string& routing_key, int priority,
                                          const std::string& payload);
 
+  /// The server-side id of the connection Fetch blocks on (-1 before it connected).
+  long long fetch_client_id() const { return fetch_conn_.client_id(); }
+  /// Ends another transport's blocking Fetch (CLIENT KILL ID), so that messages restored next
+  /// cannot be popped again by it. For cold shutdown, from the signal thread's own transport.
+  void KillClient(long long client_id);
+
   /// Puts an unacked message back on its queue, marked redelivered, and forgets it: RPUSH (it
   /// is consumed next) for restores, LPUSH (consumed last) for reject-with-requeue, into the
   /// message's priority list. Returns false when the tag was not in `unacked` any more.

@@ -158,6 +158,10 @@ void Connection::AfterConnect() {
     }
   }
   if (url_.db != 0) check(Call({"SELECT", std::to_string(url_.db)}), "SELECT");
+  if (track_client_id_) {
+    const Reply id = Call({"CLIENT", "ID"});
+    client_id_.store(id.is_integer() ? id.integer() : -1);
+  }
 }
 
 Reply Connection::ReadReply() {

@@ -100,6 +100,11 @@ class Connection {
   template <class Fn>
   auto Retrying(Fn&& fn, const std::atomic<bool>* stop) -> decltype(fn(*this));
 
+  /// Remember the server's id for this connection (CLIENT ID at each connect), so another
+  /// thread can end its blocking command with CLIENT KILL ID (cold shutdown). -1 until known.
+  void track_client_id() { track_client_id_ = true; }
+  long long client_id() const { return client_id_.load(); }
+
   /// Socket timeout for replies (blocking commands add their own timeout on top).
   void set_reply_timeout(std::chrono::milliseconds timeout);
 
@@ -121,6 +126,8 @@ class Connection {
   struct AsyncConnect;  // an async connect in progress; other fibers wait for it
   std::shared_ptr<AsyncConnect> connecting_;
   std::chrono::milliseconds reply_timeout_{10000};
+  bool track_client_id_ = false;
+  std::atomic<long long> client_id_{-1};
 };
 
 template <class Fn>

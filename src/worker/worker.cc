@@ -133,6 +133,13 @@ void Worker::ColdShutdown() {
     static const std::atomic<bool> kGiveUpAtOnce{true};
     broker::RedisTransport restorer(options_.broker, options_.queues, &kGiveUpAtOnce,
                                     &kGiveUpAtOnce);
+    // The main thread may be blocked in BRPOP right now (always so in the green pool): end it
+    // first, or it would pop the very messages restored next and leave them in `unacked`.
+    try {
+      restorer.KillClient(transport_->fetch_client_id());
+    } catch (const std::exception& e) {
+      spdlog::warn("Could not end the consumer's BRPOP: {}", e.what());
+    }
     for (const std::string& tag : tags) {
       try {
         restorer.Restore(tag, false);
