@@ -72,6 +72,21 @@ std::vector<std::string> ResolveAll(const std::string& host) {
   return out;
 }
 
+// One command as hiredis's argv/argvlen arrays (reused across the commands of a pipeline).
+struct ArgvBuffer {
+  std::vector<const char*> args;
+  std::vector<size_t> lens;
+  void Fill(const std::vector<std::string_view>& argv) {
+    args.clear();
+    lens.clear();
+    for (std::string_view a : argv) {
+      args.push_back(a.data());
+      lens.push_back(a.size());
+    }
+  }
+  int argc() const { return static_cast<int>(args.size()); }
+};
+
 }  // namespace
 
 Connection::Connection(Url url, std::string role) : url_(std::move(url)), role_(std::move(role)) {}
@@ -182,17 +197,10 @@ Reply Connection::Call(const std::vector<std::string_view>& argv) {
 std::vector<Reply> Connection::Pipeline(const std::vector<std::vector<std::string_view>>& commands) {
   Connect();
   if (actx_ != nullptr) return PipelineAsync(commands);
-  std::vector<const char*> args;
-  std::vector<size_t> lens;
+  ArgvBuffer buf;
   for (const auto& argv : commands) {
-    args.clear();
-    lens.clear();
-    for (std::string_view a : argv) {
-      args.push_back(a.data());
-      lens.push_back(a.size());
-    }
-    if (redisAppendCommandArgv(ctx_, static_cast<int>(args.size()), args.data(), lens.data()) !=
-        REDIS_OK) {
+    buf.Fill(argv);
+    if (redisAppendCommandArgv(ctx_, buf.argc(), buf.args.data(), buf.lens.data()) != REDIS_OK) {
       Fail("Redis command could not be queued");
     }
   }
@@ -404,18 +412,12 @@ std::vector<Reply> Connection::PipelineAsync(
   auto* batch = new Batch;
   batch->replies.resize(commands.size());
   batch->refs = 1;  // the waiting fiber's reference
-  std::vector<const char*> args;
-  std::vector<size_t> lens;
+  ArgvBuffer buf;
   for (const auto& argv : commands) {
-    args.clear();
-    lens.clear();
-    for (std::string_view a : argv) {
-      args.push_back(a.data());
-      lens.push_back(a.size());
-    }
+    buf.Fill(argv);
     if (actx_ == nullptr ||
-        redisAsyncCommandArgv(actx_, &OnReply, batch, static_cast<int>(args.size()), args.data(),
-                              lens.data()) != REDIS_OK) {
+        redisAsyncCommandArgv(actx_, &OnReply, batch, buf.argc(), buf.args.data(),
+                              buf.lens.data()) != REDIS_OK) {
       batch->lost = true;
       break;
     }
