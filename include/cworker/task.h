@@ -56,6 +56,10 @@ struct TaskOptions {
   double retry_backoff = 0;
   double retry_backoff_max = 600;  ///< seconds, cap of the backoff (retry_backoff_max)
   bool retry_jitter = true;        ///< full jitter: a random delay in [0, backoff] (retry_jitter)
+  /// With acks_late: when the process running the task dies (prefork), put the message back
+  /// on its queue instead of storing WorkerLostError (Celery's reject_on_worker_lost; unset:
+  /// the worker's task_reject_on_worker_lost).
+  std::optional<bool> reject_on_worker_lost;
 };
 
 /// What the worker knows about the message being executed (Celery's `self.request`).

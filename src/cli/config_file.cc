@@ -125,6 +125,12 @@ ConfigFile ParseConfig(std::string_view text, const std::string& source) {
       c.worker_prefetch_multiplier = static_cast<int>(r.Count(key, v, std::nullopt));
     } else if (key == "worker_concurrency") {
       c.worker_concurrency = static_cast<int>(r.Count(key, v, 0));
+    } else if (key == "task_reject_on_worker_lost") {
+      c.task_reject_on_worker_lost = r.Bool(key, v);
+    } else if (key == "worker_max_tasks_per_child") {
+      c.worker_max_tasks_per_child = static_cast<int>(r.Count(key, v, 0));
+    } else if (key == "worker_max_memory_per_child") {
+      c.worker_max_memory_per_child = r.Count(key, v, 0, std::numeric_limits<int64_t>::max());
     } else if (key == "worker_eta_task_limit") {
       c.worker_eta_task_limit =
           static_cast<size_t>(r.Count(key, v, 0, std::numeric_limits<int64_t>::max()));

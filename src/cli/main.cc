@@ -1,9 +1,12 @@
 // cworker's entry point: parse the command line, load the task library, print the banner,
 // run the worker until it is told to stop.
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <iostream>
+#include <string>
+#include <vector>
 
 #include <spdlog/spdlog.h>
 
@@ -12,6 +15,7 @@
 #include "cli/banner.h"
 #include "cli/module_loader.h"
 #include "cli/options.h"
+#include "pools/prefork_child.h"
 #include "util/hostname.h"
 #include "util/log.h"
 #include "worker/shutdown.h"
@@ -31,6 +35,31 @@ void RaiseOpenFileLimit() {
   }
 }
 
+// The command that starts a prefork child: this very binary with this very command line (the
+// pool appends --pool-child N), so a child sees the same settings and task library.
+std::vector<std::string> ChildCommand(int argc, char** argv) {
+  std::string exe(4096, '\0');
+  const ssize_t n = readlink("/proc/self/exe", exe.data(), exe.size());
+  exe = n > 0 ? exe.substr(0, static_cast<size_t>(n)) : std::string(argv[0]);
+  std::vector<std::string> command{exe};
+  for (int i = 1; i < argc; ++i) command.emplace_back(argv[i]);
+  return command;
+}
+
+// cworker --pool-child N: serve jobs for the parent over the pipes it set up.
+int ChildMain(const cw::cli::CliOptions& cli, spdlog::level::level_enum level) {
+  const cw::pools::ChildFds fds = cw::pools::PrepareChildProcess();
+  cw::log::Setup(level, "ForkPoolWorker-" + std::to_string(cli.pool_child));
+  cw::redis::SetDefaultUrl(cli.broker);
+  try {
+    cw::cli::LoadTaskModule(cli.app);
+  } catch (const std::exception& e) {
+    spdlog::critical("Cannot load the task library: {}", e.what());
+    return 2;
+  }
+  return cw::pools::RunPreforkChild(fds, cli.pool_child, cli.stack_size_kib * 1024);
+}
+
 int Main(int argc, char** argv) {
   cw::worker::BlockShutdownSignals();  // before any thread exists
   cw::cli::CliOptions cli;
@@ -38,6 +67,7 @@ int Main(int argc, char** argv) {
   if (!cw::cli::ParseCommandLine(argc, argv, &cli, &exit_code)) return exit_code;
   spdlog::level::level_enum level{};
   cw::log::ParseLevel(cli.loglevel, &level);
+  if (cli.pool_child > 0) return ChildMain(cli, level);
   cw::log::Setup(level);
   for (const std::string& warning : cli.config_warnings) spdlog::warn("{}", warning);
 
@@ -73,6 +103,10 @@ int Main(int argc, char** argv) {
   options.blocking_threshold = cli.blocking_threshold;
   options.time_limit = cli.time_limit;
   options.soft_time_limit = cli.soft_time_limit;
+  options.reject_on_worker_lost = cli.reject_on_worker_lost;
+  options.max_tasks_per_child = cli.max_tasks_per_child;
+  options.max_memory_per_child_kib = cli.max_memory_per_child;
+  if (options.pool == "prefork") options.child_command = ChildCommand(argc, argv);
   if (options.pool == "green") RaiseOpenFileLimit();
   cw::redis::SetDefaultUrl(cli.broker);  // cw::redis::Command's default, for tasks
   for (const cw::canvas::RouteRule& rule : options.routes) {

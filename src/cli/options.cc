@@ -13,6 +13,7 @@
 #include <cworker/io.h>
 
 #include "cli/config_file.h"
+#include "pools/prefork_child.h"
 #include "util/log.h"
 
 namespace cw::cli {
@@ -45,6 +46,15 @@ void ApplyConfig(const ConfigFile& file, const CLI::App& app, CliOptions* out) {
   if (file.task_track_started && unset("--track-started")) {
     out->track_started = *file.task_track_started;
   }
+  if (file.task_reject_on_worker_lost && unset("--reject-on-worker-lost")) {
+    out->reject_on_worker_lost = *file.task_reject_on_worker_lost;
+  }
+  if (file.worker_max_tasks_per_child && unset("--max-tasks-per-child")) {
+    out->max_tasks_per_child = *file.worker_max_tasks_per_child;
+  }
+  if (file.worker_max_memory_per_child && unset("--max-memory-per-child")) {
+    out->max_memory_per_child = *file.worker_max_memory_per_child;
+  }
   if (file.worker_eta_task_limit && unset("--eta-task-limit")) {
     out->eta_task_limit = *file.worker_eta_task_limit;
   }
@@ -76,7 +86,7 @@ bool ParseCommandLine(int argc, char** argv, CliOptions* out, int* exit_code) {
   app.add_option("--result-backend", out->result_backend,
                  "result backend URL (default $CELERY_RESULT_BACKEND; none: results disabled)");
   app.add_option("-P,--pool", out->pool, "pool implementation")
-      ->check(CLI::IsMember({"solo", "green"}))
+      ->check(CLI::IsMember({"prefork", "solo", "green"}))
       ->capture_default_str();
   app.add_option("-c,--concurrency", out->concurrency,
                  "number of concurrent tasks (default: number of CPUs)")
@@ -138,14 +148,29 @@ bool ParseCommandLine(int argc, char** argv, CliOptions* out, int* exit_code) {
         return ok ? std::string() : "expects a non-negative integer, got '" + v + "'";
       })
       ->capture_default_str();
+  app.add_flag("--reject-on-worker-lost", out->reject_on_worker_lost,
+               "task_reject_on_worker_lost: with acks_late, requeue a task whose process died "
+               "instead of storing WorkerLostError");
+  app.add_option("--max-tasks-per-child", out->max_tasks_per_child,
+                 "prefork: replace a child process after it ran this many tasks (0: never)")
+      ->type_name("N")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--max-memory-per-child", out->max_memory_per_child,
+                 "prefork: replace a child process once its resident memory exceeds this many "
+                 "KiB after a task (0: never)")
+      ->type_name("KIB")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option(pools::kChildFlag, out->pool_child)->group("");  // internal: prefork child
   app.add_option("--time-limit", out->time_limit,
-                 "task_time_limit: seconds before a task is ended (TimeLimitExceeded); green: at "
-                 "its next yield point, solo: not enforced")
+                 "task_time_limit: seconds before a task is ended (TimeLimitExceeded); prefork: "
+                 "the child is killed and replaced, green: at its next yield point, solo: not "
+                 "enforced")
       ->type_name("SECONDS")
       ->check(CLI::PositiveNumber);
   app.add_option("--soft-time-limit", out->soft_time_limit,
                  "task_soft_time_limit: seconds before SoftTimeLimitExceeded is raised in a task "
-                 "(green: at its next yield point, solo: not enforced)")
+                 "(prefork, green: at its next yield point or cw::Checkpoint(); solo: not "
+                 "enforced)")
       ->type_name("SECONDS")
       ->check(CLI::PositiveNumber);
   app.add_option("--stack-size", out->stack_size_kib,

@@ -19,7 +19,7 @@ struct CliOptions {
   std::string app;  ///< -A: the task library ("tasks" or a path to a .so)
   std::string broker;
   std::string result_backend;  ///< empty: results disabled
-  std::string pool = "solo";
+  std::string pool = "prefork";  ///< Celery's default pool
   int concurrency = 0;  ///< 0: number of CPUs, as Celery
   std::vector<std::string> queues;  ///< -Q; default: {default_queue}
   std::string loglevel = "WARNING";
@@ -36,6 +36,10 @@ struct CliOptions {
   double blocking_threshold = 1.0;  ///< green: --blocking-threshold, seconds (0: off)
   std::optional<double> time_limit;       ///< --time-limit / task_time_limit
   std::optional<double> soft_time_limit;  ///< --soft-time-limit / task_soft_time_limit
+  bool reject_on_worker_lost = false;  ///< task_reject_on_worker_lost
+  int max_tasks_per_child = 0;         ///< prefork: --max-tasks-per-child (0: never)
+  int64_t max_memory_per_child = 0;    ///< prefork: --max-memory-per-child, KiB (0: never)
+  int pool_child = 0;  ///< internal: > 0 when started as prefork child number N
   std::string config;  ///< --config FILE; empty: none
   /// Lines to log as warnings once logging is set up (ignored keys of the config file).
   std::vector<std::string> config_warnings;

@@ -33,6 +33,9 @@ struct Outcome {
   std::optional<std::chrono::system_clock::time_point> retry_eta;
   bool has_exception = false;  ///< kRetry: `exception` holds the exc given to Retry()
   double runtime_s = 0;  ///< wall time of the call
+  /// kFailure: the process running the call died (prefork: WorkerLostError); the message may
+  /// be requeued instead (task_reject_on_worker_lost).
+  bool worker_lost = false;
 };
 
 /// Calls `task` with the request's args (JSON array) and kwargs (JSON object). An exception

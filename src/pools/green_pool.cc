@@ -7,34 +7,10 @@
 #include <cworker/errors.h>
 
 #include "green/waits.h"
+#include "pools/one_shot.h"
 
 namespace cw::pools {
 namespace {
-
-// A one-shot libuv timer that calls `fire` unless stopped first (stopped when it goes out of
-// scope, so `fire` may refer to the caller's frame).
-class OneShot {
- public:
-  OneShot(uv_loop_t* loop, double seconds, std::function<void()> fire) : fire_(std::move(fire)) {
-    timer_ = new uv_timer_t;
-    uv_timer_init(loop, timer_);
-    timer_->data = this;
-    uv_timer_start(
-        timer_, [](uv_timer_t* t) { static_cast<OneShot*>(t->data)->fire_(); },
-        static_cast<uint64_t>(seconds * 1000.0 + 0.5), 0);
-  }
-  ~OneShot() {
-    uv_timer_stop(timer_);
-    uv_close(reinterpret_cast<uv_handle_t*>(timer_),
-             [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
-  }
-  OneShot(const OneShot&) = delete;
-  OneShot& operator=(const OneShot&) = delete;
-
- private:
-  uv_timer_t* timer_;
-  std::function<void()> fire_;
-};
 
 std::string Seconds(double s) { return fmt::format("{:g}", s); }
 

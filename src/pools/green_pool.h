@@ -34,6 +34,9 @@ class GreenPool : public Pool {
   /// Tasks running now.
   size_t running() const { return running_; }
 
+ protected:
+  green::Scheduler& scheduler() { return scheduler_; }
+
  private:
   void Watchdog();
 

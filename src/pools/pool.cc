@@ -3,6 +3,7 @@
 #include <stdexcept>
 
 #include "pools/green_pool.h"
+#include "pools/prefork_pool.h"
 #include "pools/solo_pool.h"
 
 namespace cw::pools {
@@ -10,6 +11,7 @@ namespace cw::pools {
 std::unique_ptr<Pool> MakePool(const std::string& name, const PoolOptions& options) {
   if (name == "solo") return std::make_unique<SoloPool>();
   if (name == "green") return std::make_unique<GreenPool>(options);
+  if (name == "prefork") return std::make_unique<PreforkPool>(options);
   throw std::invalid_argument("unknown pool '" + name + "'");
 }
 

@@ -4,12 +4,17 @@
 //   solo   the consumer runs each task itself, one at a time (Celery's -P solo).
 //   green  one libuv loop, one fiber per task, up to -c at once (Celery's -P gevent); the
 //          consumer is a fiber too, and Redis and HTTP waits park only their fiber.
+//   prefork  -c child processes run the calls (Celery's default pool); the parent is a green
+//          pool whose task fibers hand each call to a free child and wait for its answer, so
+//          all broker and backend IO stays in the parent, pipelined on its loop.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <cworker/task.h>
 
@@ -27,6 +32,11 @@ struct PoolOptions {
   int concurrency = 1;
   size_t stack_size = 256 * 1024;  ///< green: bytes of stack per fiber
   double blocking_threshold = 1.0;  ///< green: warn when a task keeps the loop this long (0: off)
+  /// prefork: the command that starts a child (the cworker binary and the worker's own
+  /// arguments; the pool appends the child flag).
+  std::vector<std::string> child_command;
+  int max_tasks_per_child = 0;          ///< prefork: replace a child after this many tasks (0: never)
+  int64_t max_memory_per_child_kib = 0;  ///< prefork: replace a child above this RSS (0: never)
 };
 
 class Pool {
@@ -44,6 +54,8 @@ class Pool {
   virtual void Start(std::function<void()> job, const std::string& label) = 0;
   /// Called by the consumer when it stops: returns once every started job has finished.
   virtual void Drain() = 0;
+  /// Cold shutdown, from any thread: end running calls at once (prefork kills its children).
+  virtual void Terminate() {}
   /// Executes a task's call under `limits`. A soft limit raises SoftTimeLimitExceeded in the
   /// task; a hard limit ends it with TimeLimitExceeded, as far as the pool can enforce them.
   virtual exec::Outcome Call(const TaskDescriptor& task, const RequestInfo& request,
@@ -51,7 +63,7 @@ class Pool {
                              const Limits& limits) = 0;
 };
 
-/// The pool named by -P ("solo", "green"). Throws std::invalid_argument for others.
+/// The pool named by -P ("solo", "green", "prefork"). Throws std::invalid_argument for others.
 std::unique_ptr<Pool> MakePool(const std::string& name, const PoolOptions& options);
 
 /// The FAILURE Celery stores when a hard time limit ends a task.

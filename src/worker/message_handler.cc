@@ -176,6 +176,21 @@ void Worker::RunTask(const TaskDescriptor& task, const p::TaskMessage& msg,
   exec::Outcome out = pool_->Call(task, request, msg.args, msg.kwargs, &scope.applier,
                                   LimitsFor(task, msg));
   const std::string name = DisplayName(msg);
+  if (out.worker_lost) {
+    // billiard's words. Celery's order: with acks_late and reject_on_worker_lost the message
+    // goes back to its queue and nothing is stored; otherwise FAILURE (WorkerLostError).
+    spdlog::error("Task handler raised error: {}", out.exception_repr);
+    const bool reject = acks_late && task.options.reject_on_worker_lost.value_or(
+                                         options_.reject_on_worker_lost);
+    if (reject) {
+      spdlog::warn("Task {}[{}] rejected (requeued): its worker process was lost", name, msg.id);
+      Restore(tag, true);
+      return;
+    }
+    Failed(scope, task, msg, request, out, false);
+    if (acks_late) Ack(tag);
+    return;
+  }
   switch (out.kind) {
     case exec::OutcomeKind::kSuccess:
       Succeeded(scope, task, msg, request, out);
@@ -234,7 +249,7 @@ void Worker::Succeeded(TaskScope& scope, const TaskDescriptor& task, const p::Ta
 // Store FAILURE (unless the task ignores results), then chord accounting, the same failure for
 // the rest of the chain, and the errbacks.
 void Worker::Failed(TaskScope& scope, const TaskDescriptor& task, const p::TaskMessage& msg,
-                    const RequestInfo& request, const exec::Outcome& out) {
+                    const RequestInfo& request, const exec::Outcome& out, bool log) {
   const bool store = !task.options.ignore_result;
   if (store) {
     StoreState(msg, "FAILURE", out.exception.ToJson(), out.traceback,
@@ -246,8 +261,10 @@ void Worker::Failed(TaskScope& scope, const TaskDescriptor& task, const p::TaskM
     spdlog::error("Task {}[{}]: failure handling of its canvas failed: {}", DisplayName(msg),
                   msg.id, e.what());
   }
-  spdlog::error("Task {}[{}] raised unexpected: {}\n{}", DisplayName(msg), msg.id,
-                out.exception_repr, out.traceback);
+  if (log) {
+    spdlog::error("Task {}[{}] raised unexpected: {}\n{}", DisplayName(msg), msg.id,
+                  out.exception_repr, out.traceback);
+  }
 }
 
 // Celery's Task.retry: publish the same task again (same id, retries + 1, an ETA), then store

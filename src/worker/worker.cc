@@ -26,9 +26,13 @@ namespace cw::worker {
 
 Worker::Worker(WorkerOptions options)
     : options_(std::move(options)),
-      pool_(pools::MakePool(options_.pool, {.concurrency = options_.concurrency,
-                                            .stack_size = options_.stack_size,
-                                            .blocking_threshold = options_.blocking_threshold})),
+      pool_(pools::MakePool(options_.pool,
+                            {.concurrency = options_.concurrency,
+                             .stack_size = options_.stack_size,
+                             .blocking_threshold = options_.blocking_threshold,
+                             .child_command = options_.child_command,
+                             .max_tasks_per_child = options_.max_tasks_per_child,
+                             .max_memory_per_child_kib = options_.max_memory_per_child_kib})),
       origin_("gen" + std::to_string(getpid()) + "@" + util::Hostname()) {
   transport_ = std::make_unique<broker::RedisTransport>(options_.broker, options_.queues,
                                                         &warm_stop_, &cold_stop_);
@@ -122,6 +126,7 @@ void Worker::RestoreAllHeld() {
 void Worker::ColdShutdown() {
   cold_stop_.store(true);
   warm_stop_.store(true);
+  pool_->Terminate();  // prefork: the children die with the running tasks
   std::vector<std::string> tags;
   {
     std::lock_guard lock(held_mutex_);

@@ -1,5 +1,6 @@
 // The worker: the consumer loop that takes messages from the broker, runs them in the pool
-// (pools/pool.h: solo runs them inline, green on fibers) and writes their results.
+// (pools/pool.h: solo runs them inline, green on fibers, prefork in child processes) and
+// writes their results.
 #pragma once
 
 #include <atomic>
@@ -49,6 +50,11 @@ struct WorkerOptions {
   double blocking_threshold = 1.0;  ///< green: warn when a task keeps the loop this long
   std::optional<double> time_limit;       ///< task_time_limit (hard), seconds
   std::optional<double> soft_time_limit;  ///< task_soft_time_limit, seconds
+  bool reject_on_worker_lost = false;     ///< task_reject_on_worker_lost
+  /// prefork: how to start a child (this binary and its arguments), and when to replace one.
+  std::vector<std::string> child_command;
+  int max_tasks_per_child = 0;
+  int64_t max_memory_per_child_kib = 0;
 };
 
 class Worker {
@@ -99,7 +105,7 @@ class Worker {
   void Succeeded(TaskScope& scope, const TaskDescriptor& task, const protocol::TaskMessage& msg,
                  const RequestInfo& request, const exec::Outcome& out);
   void Failed(TaskScope& scope, const TaskDescriptor& task, const protocol::TaskMessage& msg,
-              const RequestInfo& request, const exec::Outcome& out);
+              const RequestInfo& request, const exec::Outcome& out, bool log = true);
   /// True while the ETA hold is full (worker_eta_task_limit): the loop then stops fetching.
   bool EtaHoldFull();
   void PublishRetry(const protocol::TaskMessage& msg, const exec::Outcome& out);

@@ -1,0 +1,332 @@
+#include "pools/prefork_pool.h"
+
+#include <signal.h>
+
+#include <algorithm>
+#include <chrono>
+
+#include <spdlog/spdlog.h>
+
+#include <cworker/canvas.h>
+
+#include "green/waits.h"
+#include "pools/job_codec.h"
+#include "pools/one_shot.h"
+#include "pools/prefork_child.h"
+
+namespace cw::pools {
+namespace {
+
+constexpr double kHelloTimeout = 60;  // seconds a new child may take to load the task library
+constexpr double kReapGrace = 10;     // seconds a retired child may take to exit before SIGKILL
+
+std::string ChildName(int index) { return "ForkPoolWorker-" + std::to_string(index); }
+
+// What the parent answers to a child's send request (TaskContext::Send).
+std::string AnswerSend(Sender* sender, const RequestInfo& request, const std::string& body) {
+  try {
+    if (sender == nullptr) throw std::logic_error("this task cannot send tasks");
+    const std::string id = sender->Apply(Signature::FromJson(Json::Parse(body)), &request);
+    return Json::MakeObject({{"id", id}}).Dump();
+  } catch (const std::exception& e) {
+    return Json::MakeObject({{"error", e.what()}}).Dump();
+  }
+}
+
+}  // namespace
+
+PreforkPool::PreforkPool(const PoolOptions& options)
+    : GreenPool([&] {
+        PoolOptions parent = options;
+        parent.blocking_threshold = 0;  // tasks never run on the parent's loop
+        return parent;
+      }()),
+      options_(options),
+      slots_(static_cast<size_t>(std::max(1, options.concurrency))) {
+  for (size_t i = 0; i < slots_.size(); ++i) slots_[i].index = static_cast<int>(i + 1);
+}
+
+PreforkPool::~PreforkPool() = default;
+
+void PreforkPool::Run(const std::function<void()>& consumer) {
+  GreenPool::Run([&] {
+    for (Slot& slot : slots_) StartChild(slot);
+    consumer();
+    StopChildren();
+  });
+}
+
+void PreforkPool::PublishPids() {
+  std::lock_guard lock(pids_mutex_);
+  pids_.clear();
+  for (const Slot& slot : slots_) {
+    if (slot.process) pids_.push_back(slot.process->pid());
+  }
+}
+
+void PreforkPool::Terminate() {
+  std::lock_guard lock(pids_mutex_);
+  for (pid_t pid : pids_) ::kill(pid, SIGKILL);
+}
+
+void PreforkPool::Notify() {
+  for (green::Fiber* f : waiters_) green::Wake(f);
+}
+
+void PreforkPool::WaitUntil(const std::function<bool()>& done) {
+  green::Fiber* self = green::CurrentFiber();
+  while (!done()) {
+    waiters_.push_back(self);
+    green::WaitFor(done);
+    std::erase(waiters_, self);
+  }
+}
+
+void PreforkPool::StartChild(Slot& slot) {
+  if (stopping_) return;
+  std::vector<std::string> argv = options_.child_command;
+  argv.push_back(kChildFlag);
+  argv.push_back(std::to_string(slot.index));
+  try {
+    slot.process = std::make_unique<ChildProcess>(argv);
+  } catch (const std::exception& e) {
+    spdlog::error("Could not start {}: {}", ChildName(slot.index), e.what());
+    ++slot.failures;
+    ++starting_;
+    scheduler().Spawn(
+        [this, &slot] {
+          BackOff(slot);
+          --starting_;
+          StartChild(slot);
+          Notify();
+        },
+        ChildName(slot.index) + " restart");
+    return;
+  }
+  slot.pipe = std::make_unique<FramePipe>(slot.process->from_child(), slot.process->to_child());
+  slot.ready = false;
+  slot.tasks = 0;
+  PublishPids();
+  ++starting_;
+  scheduler().Spawn([this, &slot] { AwaitHello(slot); }, ChildName(slot.index) + " start");
+}
+
+void PreforkPool::AwaitHello(Slot& slot) {
+  ChildProcess* process = slot.process.get();
+  bool timed_out = false;
+  Frame frame;
+  std::string error;
+  ReadStatus status;
+  {
+    OneShot timeout(scheduler().loop(), kHelloTimeout, [&] {
+      timed_out = true;
+      process->Kill();
+    });
+    status = slot.pipe->Read(&frame, &error);
+  }
+  --starting_;
+  if (status == ReadStatus::kFrame && frame.type == FrameType::kHello) {
+    slot.failures = 0;
+    slot.ready = true;
+    spdlog::debug("{} pid:{} ready", ChildName(slot.index), process->pid());
+    Notify();
+    return;
+  }
+  // The child died (or hung) before it could serve: a task library that crashes when loaded,
+  // or a machine out of memory. Try again, backing off.
+  process->Kill();
+  const int wait_status = process->Reap(kReapGrace);
+  if (!stopping_) {
+    spdlog::error("Process '{}' pid:{} {} before it was ready", ChildName(slot.index),
+                  process->pid(),
+                  timed_out ? "did not start within " + std::to_string(int(kHelloTimeout)) + "s"
+                            : "exited with '" + HumanStatus(wait_status) + "'");
+  }
+  slot.pipe.reset();
+  slot.process.reset();
+  PublishPids();
+  Notify();
+  if (stopping_) return;
+  ++slot.failures;
+  ++starting_;
+  BackOff(slot);
+  --starting_;
+  StartChild(slot);
+  Notify();
+}
+
+void PreforkPool::BackOff(const Slot& slot) {
+  const double seconds = std::min(30, 1 << std::min(slot.failures - 1, 5));
+  green::Fiber* self = green::CurrentFiber();
+  waiters_.push_back(self);
+  green::WaitFor([this] { return stopping_; }, std::chrono::duration<double>(seconds));
+  std::erase(waiters_, self);
+}
+
+PreforkPool::Slot& PreforkPool::Acquire() {
+  Slot* found = nullptr;
+  WaitUntil([&] {
+    for (Slot& slot : slots_) {
+      if (slot.ready) {
+        found = &slot;
+        return true;
+      }
+    }
+    return false;
+  });
+  found->ready = false;
+  return *found;
+}
+
+void PreforkPool::Retire(Slot& slot, bool kill) {
+  std::shared_ptr<ChildProcess> process(std::move(slot.process));
+  std::shared_ptr<FramePipe> pipe(std::move(slot.pipe));
+  slot.ready = false;
+  if (kill) process->Kill();
+  process->CloseInput();  // a healthy child finishes and exits on EOF
+  ++retiring_;
+  scheduler().Spawn(
+      [this, process, pipe] {
+        process->Reap(kReapGrace);
+        --retiring_;
+        Notify();
+      },
+      ChildName(slot.index) + " exit");
+  StartChild(slot);
+}
+
+PreforkPool::Answer PreforkPool::Converse(Slot& slot, const RequestInfo& request,
+                                          Sender* sender, std::string* result,
+                                          std::string* why) {
+  for (;;) {
+    Frame frame;
+    const ReadStatus status = slot.pipe->Read(&frame, why);
+    if (status == ReadStatus::kEof) *why = "the process closed its pipe";
+    if (status != ReadStatus::kFrame) return Answer::kLost;
+    switch (frame.type) {
+      case FrameType::kResult:
+        *result = std::move(frame.body);
+        return Answer::kResult;
+      case FrameType::kSend:
+        if (!slot.pipe->Write(FrameType::kAnswer, AnswerSend(sender, request, frame.body), why)) {
+          return Answer::kLost;
+        }
+        break;
+      default:
+        *why = std::string("unexpected frame '") + static_cast<char>(frame.type) + "'";
+        return Answer::kLost;
+    }
+  }
+}
+
+exec::Outcome PreforkPool::Call(const TaskDescriptor& /*task*/, const RequestInfo& request,
+                                const Json& args, const Json& kwargs, Sender* sender,
+                                const Limits& limits) {
+  const auto start = std::chrono::steady_clock::now();
+  const std::string job = EncodeJob({request, args, kwargs, limits.soft});
+  Slot* slot = nullptr;
+  for (int attempt = 1;; ++attempt) {
+    slot = &Acquire();
+    std::string error;
+    if (slot->pipe->Write(FrameType::kJob, job, &error)) break;
+    // The child died while idle and never saw this job: replace it and use another.
+    spdlog::error("Process '{}' pid:{} could not take a job ({}); replacing it",
+                  ChildName(slot->index), slot->process->pid(), error);
+    Retire(*slot, true);
+    if (attempt == 3) {
+      return exec::FailureOutcome("billiard.exceptions", "WorkerLostError",
+                                  Json::MakeArray({"could not hand the job to a child: " + error}),
+                                  false);
+    }
+  }
+  const int64_t job_number = jobs_++;
+  ChildProcess* process = slot->process.get();
+
+  bool hard_hit = false;
+  std::unique_ptr<OneShot> hard_timer;
+  if (limits.hard) {
+    hard_timer = std::make_unique<OneShot>(scheduler().loop(), *limits.hard, [&] {
+      spdlog::error("Hard time limit ({}s) exceeded for {}[{}]", fmt::format("{:g}", *limits.hard),
+                    request.task, request.id);
+      hard_hit = true;
+      process->Kill();
+    });
+  }
+  std::string body;
+  std::string why;
+  const Answer answer = Converse(*slot, request, sender, &body, &why);
+  hard_timer.reset();
+
+  std::optional<JobResult> result;
+  if (answer == Answer::kResult) {
+    try {
+      result = DecodeResult(body);
+    } catch (const std::exception& e) {
+      why = std::string("undecodable result: ") + e.what();
+    }
+  }
+  const double runtime =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (result) {
+    ++slot->tasks;
+    bool recycle = hard_hit;  // killed just after it answered
+    if (options_.max_tasks_per_child > 0 && slot->tasks >= options_.max_tasks_per_child) {
+      spdlog::debug("{} pid:{} exiting after {} tasks", ChildName(slot->index), process->pid(),
+                    slot->tasks);
+      recycle = true;
+    }
+    if (options_.max_memory_per_child_kib > 0 &&
+        result->rss_kib > options_.max_memory_per_child_kib) {
+      spdlog::warn("child process exiting after exceeding memory limit ({}KiB / {}KiB)",
+                      result->rss_kib, options_.max_memory_per_child_kib);
+      recycle = true;
+    }
+    if (recycle) {
+      Retire(*slot, false);
+    } else {
+      slot->ready = true;
+      Notify();
+    }
+    return std::move(result->outcome);
+  }
+
+  // The child is gone (or speaks nonsense): reap it, replace it, fail the task as billiard does.
+  process->Kill();
+  const int wait_status = process->Reap(kReapGrace);
+  spdlog::error("Process '{}' pid:{} exited with '{}'", ChildName(slot->index), process->pid(),
+                HumanStatus(wait_status));
+  spdlog::debug("{} lost: {}", ChildName(slot->index), why);
+  Retire(*slot, false);
+  exec::Outcome out;
+  if (hard_hit) {
+    out = TimeLimitExceededOutcome(*limits.hard);
+  } else {
+    out = exec::FailureOutcome(
+        "billiard.exceptions", "WorkerLostError",
+        Json::MakeArray({"Worker exited prematurely: " + HumanStatus(wait_status) + " Job: " +
+                         std::to_string(job_number) + "."}),
+        false);
+    out.worker_lost = true;
+  }
+  out.runtime_s = runtime;
+  return out;
+}
+
+void PreforkPool::StopChildren() {
+  stopping_ = true;
+  Notify();
+  for (Slot& slot : slots_) {
+    if (slot.process) slot.process->CloseInput();
+  }
+  // Children exit on EOF; those still starting say hello first, then see it.
+  WaitUntil([this] { return starting_ == 0 && retiring_ == 0; });
+  for (Slot& slot : slots_) {
+    if (!slot.process) continue;
+    slot.process->Reap(kReapGrace);
+    slot.pipe.reset();
+    slot.process.reset();
+  }
+  PublishPids();
+}
+
+}  // namespace cw::pools
