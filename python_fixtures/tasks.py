@@ -102,6 +102,51 @@ def crash():
     os.abort()
 
 
+@app.task(acks_late=True)
+def crash_once(key):
+    """INCR ``key``; aborts the process on the first run, returns the count on a later one."""
+    import redis
+    runs = redis.Redis.from_url(app.conf.broker_url).incr(key)
+    if runs == 1:
+        os.abort()
+    return runs
+
+
+@app.task
+def pid():
+    """The id of the process running the task."""
+    return os.getpid()
+
+
+_kept = []
+
+
+@app.task
+def hog(mib):
+    """Keeps ``mib`` MiB for the life of the process; returns its id."""
+    _kept.append(bytearray(b"x" * (mib * 1024 * 1024)))
+    return os.getpid()
+
+
+@app.task
+def shout(text):
+    """Prints ``text``; returns its length."""
+    print(text, flush=True)
+    return len(text)
+
+
+@app.task
+def spin(seconds):
+    """Busy for ``seconds``; a soft time limit interrupts it and it returns ``"cleaned up"``."""
+    end = time.monotonic() + seconds
+    try:
+        while time.monotonic() < end:
+            pass
+    except SoftTimeLimitExceeded:
+        return "cleaned up"
+    return "finished"
+
+
 @app.task(bind=True)
 def retry_until(self, n):
     """Retries itself (0.1 s countdown) until it runs as retry number ``n``; returns ``n``."""

@@ -3,7 +3,9 @@
 #include <cstdint>
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <numeric>
 #include <string>
 #include <vector>
@@ -219,3 +221,60 @@ CW_TASK(send_chain, .arg_names = {"x"});
 // solo pool; the prefork pool isolates it.
 [[noreturn]] void crash() { std::abort(); }
 CW_TASK(crash);
+
+// Counts its runs in Redis (INCR key) and aborts its process on the first one; returns the
+// count on a later run (a requeued message: task_reject_on_worker_lost).
+int64_t crash_once(const std::string& key) {
+  const int64_t runs = cw::redis::Command({"INCR", key}).As<int64_t>();
+  if (runs == 1) std::abort();
+  return runs;
+}
+CW_TASK(crash_once, .arg_names = {"key"}, .acks_late = true);
+
+// This process's id. (Not getpid(): <unistd.h> would declare a sleep() beside our task.)
+static int64_t ProcessId() { return std::stoll(std::filesystem::read_symlink("/proc/self")); }
+
+// The id of the process running the task (a prefork child's; the worker's own in solo/green).
+int64_t pid() { return ProcessId(); }
+CW_TASK(pid);
+
+// Allocates `mib` MiB, touches every page and keeps it for the life of the process: a leaky
+// task, for --max-memory-per-child. Returns the process id.
+int64_t hog(int64_t mib) {
+  static std::vector<std::vector<char>> kept;
+  kept.emplace_back(static_cast<size_t>(mib) * 1024 * 1024, 'x');
+  return ProcessId();
+}
+CW_TASK(hog, .arg_names = {"mib"});
+
+// Prints `text` on stdout (in a prefork child that is the worker's stderr); returns its length.
+int64_t shout(const std::string& text) {
+  std::printf("%s\n", text.c_str());
+  std::fflush(stdout);
+  return static_cast<int64_t>(text.size());
+}
+CW_TASK(shout, .arg_names = {"text"});
+
+// [spin]
+// CPU-bound work that honours a soft time limit: cw::Checkpoint() is where the limit raises.
+// Python: busy loop; except SoftTimeLimitExceeded: return "cleaned up".
+std::string spin(double seconds) {
+  const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  try {
+    uint64_t x = 88172645463325252ULL;
+    while (std::chrono::steady_clock::now() < end) {
+      for (int i = 0; i < 10000; ++i) {  // a few microseconds of xorshift64 between checks
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+      }
+      cw::Checkpoint();
+    }
+    if (x == 0) return "impossible";  // keeps the loop from being optimised away
+  } catch (const cw::SoftTimeLimitExceeded&) {
+    return "cleaned up";
+  }
+  return "finished";
+}
+CW_TASK(spin, .arg_names = {"seconds"});
+// [spin]

@@ -1,9 +1,10 @@
-// Waiting inside a task: the yield points of the green pool.
+// Waiting inside a task: the yield points of the green and prefork pools.
 //
 // In the green pool (-P green) these park the task's fiber and let other tasks run; in the solo
 // pool (and outside any worker) they simply block the calling thread. The task code is the same.
-// In the green pool they are also where a soft time limit raises cw::SoftTimeLimitExceeded and
-// a hard time limit ends the task.
+// In the green and prefork pools they are also where a soft time limit raises
+// cw::SoftTimeLimitExceeded (and, in the green pool, where a hard time limit ends the task;
+// prefork kills the child process instead).
 #pragma once
 
 #include <chrono>
@@ -14,6 +15,12 @@ namespace cw {
 
 /// Sleeps for `duration`.
 void SleepFor(std::chrono::duration<double> duration);
+
+/// A yield point for CPU-bound loops: call it every few milliseconds of work. In the prefork
+/// and green pools a pending soft time limit raises cw::SoftTimeLimitExceeded here (and a hard
+/// limit in the green pool ends the task); in the green pool other tasks run meanwhile. Costs
+/// about a microsecond; does nothing outside a pool's fiber (solo).
+void Checkpoint();
 
 /// Waits until `fd` can be read without blocking (data, EOF or an error). Returns false when
 /// `timeout` passed first. For wrapping other non-blocking C libraries: wait, then read.

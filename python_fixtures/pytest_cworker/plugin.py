@@ -276,6 +276,14 @@ def _finish(factory):
         reports = handle.sanitizer_reports()
         if reports:
             problems.append(f"worker {handle.name} sanitizer report: {reports[:5]}")
+        if not handle.is_alive():
+            # A prefork worker's children die with it: none may outlive it.
+            try:
+                wait_until(lambda: not handle.leftover_pids(), 5.0, interval=0.05)
+            except WaitTimeout:
+                problems.append(
+                    f"worker {handle.name} left processes behind: {handle.leftover_pids()}"
+                )
     return problems
 
 

@@ -46,6 +46,22 @@ def _read(path):
         return ""
 
 
+def children_of(pid):
+    """Pids whose parent is ``pid`` (zombies included), from /proc."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(entry))
+    return sorted(found)
+
+
 class CworkerHandle:
     """One running worker process with its stdout/stderr captured to files.
 
@@ -149,6 +165,27 @@ class CworkerHandle:
     # --- process control ----------------------------------------------------------------
     def is_alive(self):
         return self.proc.poll() is None
+
+    def child_pids(self):
+        """Pids of the worker's child processes (its prefork pool), from /proc."""
+        return children_of(self.proc.pid)
+
+    def leftover_pids(self):
+        """Processes still in the worker's session (it runs in its own): after it exited,
+        a non-empty list means it left children behind."""
+        found = []
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit() or int(entry) == self.proc.pid:
+                continue
+            try:
+                with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except (FileNotFoundError, ProcessLookupError, IndexError):
+                continue
+            # fields after "(comm)": state ppid pgrp session ...
+            if int(fields[3]) == self.proc.pid and fields[0] != "Z":
+                found.append(int(entry))
+        return found
 
     def send_signal(self, sig):
         if self.is_alive():

@@ -8,6 +8,12 @@ namespace cw {
 
 void SleepFor(std::chrono::duration<double> duration) { green::SleepFor(duration); }
 
+void Checkpoint() {
+  if (green::CurrentFiber() == nullptr) return;
+  green::Yield();  // one loop turn: due timers (time limits) fire, other fibers run
+  green::CheckInterrupt();
+}
+
 bool WaitReadable(int fd, std::optional<std::chrono::duration<double>> timeout) {
   return green::WaitFd(fd, green::kReadable, timeout) != 0;
 }

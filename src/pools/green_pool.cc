@@ -1,5 +1,7 @@
 #include "pools/green_pool.h"
 
+#include <unistd.h>
+
 #include <chrono>
 
 #include <spdlog/spdlog.h>
@@ -86,7 +88,8 @@ void GreenPool::Drain() {
 
 exec::Outcome GreenPool::Call(const TaskDescriptor& task, const RequestInfo& request,
                               const Json& args, const Json& kwargs, Sender* sender,
-                              const Limits& limits) {
+                              const Limits& limits,
+                             const StartHook& on_start) {
   green::Fiber* self = green::CurrentFiber();
   bool hard_hit = false;
   std::unique_ptr<OneShot> soft_timer;
@@ -106,6 +109,7 @@ exec::Outcome GreenPool::Call(const TaskDescriptor& task, const RequestInfo& req
       scheduler_.Cancel(self);
     });
   }
+  if (on_start) on_start(getpid());
   exec::Outcome out = exec::Execute(task, request, args, kwargs, sender);
   soft_timer.reset();
   hard_timer.reset();

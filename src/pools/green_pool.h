@@ -29,7 +29,8 @@ class GreenPool : public Pool {
   void Start(std::function<void()> job, const std::string& label) override;
   void Drain() override;
   exec::Outcome Call(const TaskDescriptor& task, const RequestInfo& request, const Json& args,
-                     const Json& kwargs, Sender* sender, const Limits& limits) override;
+                     const Json& kwargs, Sender* sender,
+                     const Limits& limits, const StartHook& on_start) override;
 
   /// Tasks running now.
   size_t running() const { return running_; }

@@ -28,6 +28,8 @@ struct Limits {
   std::optional<double> soft;
 };
 
+using StartHook = std::function<void(int64_t pid)>;
+
 struct PoolOptions {
   int concurrency = 1;
   size_t stack_size = 256 * 1024;  ///< green: bytes of stack per fiber
@@ -58,9 +60,11 @@ class Pool {
   virtual void Terminate() {}
   /// Executes a task's call under `limits`. A soft limit raises SoftTimeLimitExceeded in the
   /// task; a hard limit ends it with TimeLimitExceeded, as far as the pool can enforce them.
+  /// `on_start(pid)`, when given, is called as the call starts, with the pid of the process
+  /// that runs it (Celery's STARTED record names that process).
   virtual exec::Outcome Call(const TaskDescriptor& task, const RequestInfo& request,
                              const Json& args, const Json& kwargs, Sender* sender,
-                             const Limits& limits) = 0;
+                             const Limits& limits, const StartHook& on_start) = 0;
 };
 
 /// The pool named by -P ("solo", "green", "prefork"). Throws std::invalid_argument for others.

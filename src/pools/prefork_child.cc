@@ -61,7 +61,7 @@ JobResult RunJob(GreenPool& pool, PipeSender& sender, const Job& job) {
   } else {
     Limits limits;
     limits.soft = job.soft_time_limit;  // the hard limit is the parent's: it kills this process
-    out.outcome = pool.Call(*task, job.request, job.args, job.kwargs, &sender, limits);
+    out.outcome = pool.Call(*task, job.request, job.args, job.kwargs, &sender, limits, {});
   }
   out.rss_kib = ResidentKib();
   return out;

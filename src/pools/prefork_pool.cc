@@ -221,7 +221,8 @@ PreforkPool::Answer PreforkPool::Converse(Slot& slot, const RequestInfo& request
 
 exec::Outcome PreforkPool::Call(const TaskDescriptor& /*task*/, const RequestInfo& request,
                                 const Json& args, const Json& kwargs, Sender* sender,
-                                const Limits& limits) {
+                                const Limits& limits,
+                             const StartHook& on_start) {
   const auto start = std::chrono::steady_clock::now();
   const std::string job = EncodeJob({request, args, kwargs, limits.soft});
   Slot* slot = nullptr;
@@ -241,6 +242,7 @@ exec::Outcome PreforkPool::Call(const TaskDescriptor& /*task*/, const RequestInf
   }
   const int64_t job_number = jobs_++;
   ChildProcess* process = slot->process.get();
+  if (on_start) on_start(process->pid());
 
   bool hard_hit = false;
   std::unique_ptr<OneShot> hard_timer;

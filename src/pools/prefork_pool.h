@@ -35,7 +35,8 @@ class PreforkPool : public GreenPool {
   std::string name() const override { return "prefork"; }
   void Run(const std::function<void()>& consumer) override;
   exec::Outcome Call(const TaskDescriptor& task, const RequestInfo& request, const Json& args,
-                     const Json& kwargs, Sender* sender, const Limits& limits) override;
+                     const Json& kwargs, Sender* sender,
+                     const Limits& limits, const StartHook& on_start) override;
   void Terminate() override;
 
  private:

@@ -15,7 +15,8 @@ class SoloPool : public Pool {
   /// Time limits cannot be enforced on the only thread there is: like Celery's solo pool, the
   /// call runs without them (a warning says so once).
   exec::Outcome Call(const TaskDescriptor& task, const RequestInfo& request, const Json& args,
-                     const Json& kwargs, Sender* sender, const Limits& limits) override;
+                     const Json& kwargs, Sender* sender,
+                     const Limits& limits, const StartHook& on_start) override;
 
  private:
   bool warned_ = false;

@@ -166,15 +166,16 @@ void Worker::RunTask(const TaskDescriptor& task, const p::TaskMessage& msg,
   if (!acks_late) Ack(tag);  // Celery's default: acknowledged just before it runs
 
   const RequestInfo request = MakeRequest(msg);
+  pools::StartHook on_start;
   if ((options_.track_started || task.options.track_started) && !task.options.ignore_result) {
-    StoreState(msg, "STARTED",
-               Json::MakeObject({{"pid", static_cast<int64_t>(getpid())},
-                                 {"hostname", options_.nodename}}),
-               "");
+    on_start = [&](int64_t pid) {  // pid: the process running it (a prefork child's)
+      StoreState(msg, "STARTED",
+                 Json::MakeObject({{"pid", pid}, {"hostname", options_.nodename}}), "");
+    };
   }
   TaskScope scope(*this);  // only what this task sends becomes its children
   exec::Outcome out = pool_->Call(task, request, msg.args, msg.kwargs, &scope.applier,
-                                  LimitsFor(task, msg));
+                                  LimitsFor(task, msg), on_start);
   const std::string name = DisplayName(msg);
   if (out.worker_lost) {
     // billiard's words. Celery's order: with acks_late and reject_on_worker_lost the message
