@@ -6,9 +6,7 @@ takes about one API call, whatever its size; a sanity bound here, not a benchmar
 that).
 """
 
-import pathlib
 import signal
-import subprocess
 import time
 
 import pytest
@@ -19,23 +17,7 @@ from pytest_cworker.plugin import RESULT_TIMEOUT
 
 pytestmark = pytest.mark.cworker_only  # cworker's pool; the reference worker has gevent's
 
-NUMBER_API = pathlib.Path(__file__).resolve().parent.parent / "python_fixtures" / "number_api.py"
-API_DELAY = 2.0
-
-
-@pytest.fixture(scope="module")
-def number_api():
-    """python_fixtures/number_api.py on a free port: every answer takes 2 s."""
-    proc = subprocess.Popen(
-        ["/usr/bin/python3", str(NUMBER_API), "--delay", str(API_DELAY)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    line = proc.stdout.readline().strip()
-    assert "listening on" in line, f"number_api did not start: {line!r}"
-    yield line.rsplit(" ", 1)[-1]
-    proc.terminate()
-    proc.wait(timeout=10)
+from pytest_cworker.plugin import NUMBER_API_DELAY as API_DELAY
 
 
 def test_chord_of_200_api_calls_takes_about_one_call(cworker, tasks, number_api):

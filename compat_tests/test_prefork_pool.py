@@ -15,7 +15,7 @@ from celery.exceptions import TimeLimitExceeded
 
 from pytest_cworker import queued_task_ids, stored_record
 from pytest_cworker.canvas import MIXED_ROUTE, result_of
-from pytest_cworker.plugin import RESULT_TIMEOUT, wait_unacked_empty
+from pytest_cworker.plugin import RESULT_TIMEOUT, close_app, wait_unacked_empty
 from pytest_cworker.waiting import wait_until
 
 pytestmark = pytest.mark.cworker_only  # cworker's pool; the reference worker runs solo
@@ -262,6 +262,41 @@ def test_cold_shutdown_kills_children_and_restores_acks_late_work(cworker, tasks
     )
     assert running.id in queued_task_ids(broker, "celery"), "the running task was not restored"
     broker.delete("celery")
+
+
+def test_the_articles_deployment_io_and_cpu_workers(cworker, redis_server, number_api):
+    """Two workers as the README recommends: `-P green -c 100 -Q io` for the API calls and
+    `-P prefork -c 4 -Q cpu` for CPU-bound work, with a Python producer routing by task name."""
+    from celery import Celery
+
+    routes = {"tasks.get_number": "io", "tasks.sum_numbers": "io", "tasks.cpu": "cpu"}
+    # The same task_routes everywhere, as with a shared celeryconfig: the io worker sends the
+    # chord's body itself.
+    shared = [f"--route={name}={queue}" for name, queue in routes.items()]
+    io = cworker.start(
+        *shared, pool="green", concurrency=100, queues="io", env={"NUMBER_API_URL": number_api}
+    )
+    cpu = cworker.start(*shared, pool="prefork", concurrency=4, queues="cpu")
+    producer = Celery("producer", broker=redis_server.url(0), backend=redis_server.url(1))
+    producer.conf.task_routes = {name: {"queue": queue} for name, queue in routes.items()}
+    try:
+        start = time.monotonic()
+        header = [producer.signature("tasks.get_number") for _ in range(50)]
+        total = chord(header)(producer.signature("tasks.sum_numbers"))
+        crunch = [producer.send_task("tasks.cpu", args=(1_000_000,)) for _ in range(8)]
+        assert isinstance(total.get(timeout=RESULT_TIMEOUT), int)
+        elapsed = time.monotonic() - start
+        assert len({r.get(timeout=RESULT_TIMEOUT) for r in crunch}) == 1
+    finally:
+        close_app(producer)
+    # 50 calls of 2 s at once on the io worker: about one call, not 50.
+    assert elapsed < 2 * 2.0 + 1, f"the chord took {elapsed:.2f}s"
+    io_log, cpu_log = io.log_text(), cpu.log_text()
+    assert io_log.count("Task tasks.get_number[") >= 100  # received + succeeded, all 50
+    assert "tasks.cpu[" not in io_log
+    assert cpu_log.count("Task tasks.cpu[") >= 16
+    assert "tasks.get_number[" not in cpu_log
+    assert "concurrency: 4 (prefork)" in cpu.stdout_text()
 
 
 def _is_zombie(pid):

@@ -21,6 +21,7 @@ Scopes, in the spirit of Dragonfly's ``df_factory``:
 
 import importlib
 import os
+import subprocess
 import sys
 import types
 
@@ -151,6 +152,27 @@ def clean_redis(redis_server):
     yield
     with redis_server.client(BROKER_DB) as client:
         wait_unacked_empty(client)
+
+
+# --- the article's slow HTTP API -------------------------------------------------------------
+NUMBER_API_DELAY = 2.0
+
+
+@pytest.fixture(scope="module")
+def number_api():
+    """``python_fixtures/number_api.py`` on a free port (every answer takes 2 s): its URL."""
+    script = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                          "number_api.py")
+    proc = subprocess.Popen(
+        ["/usr/bin/python3", script, "--delay", str(NUMBER_API_DELAY)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    line = proc.stdout.readline().strip()
+    assert "listening on" in line, f"number_api did not start: {line!r}"
+    yield line.rsplit(" ", 1)[-1]
+    proc.terminate()
+    proc.wait(timeout=10)
 
 
 # --- Celery client ----------------------------------------------------------------------
@@ -428,6 +450,7 @@ __all__ = [
     "RESULT_TIMEOUT",
     "WaitTimeout",
     "broker",
+    "number_api",
     "celery_app",
     "clean_redis",
     "cworker",
