@@ -203,13 +203,26 @@ def test_max_tasks_per_child_replaces_children(cworker, tasks):
     wait_until(lambda: len(worker.child_pids()) == 1, 10, interval=0.05)
 
 
+def _rss_kib(pid):
+    with open(f"/proc/{pid}/status", encoding="ascii") as f:
+        return int(next(line for line in f if line.startswith("VmRSS:")).split()[1])
+
+
 def test_max_memory_per_child_replaces_a_child_that_grew(cworker, tasks):
-    worker = prefork(cworker, "--max-memory-per-child", "60000", concurrency=1)
+    # A child's own size depends on the build (sanitizers add ~80 MB): measure it first.
+    probe = prefork(cworker, concurrency=1)
+    child = tasks.pid.delay().get(timeout=RESULT_TIMEOUT)
+    limit = _rss_kib(child) + 40_000
+    assert probe.stop(signal.SIGTERM, 15) == 0
+
+    worker = prefork(cworker, "--max-memory-per-child", str(limit), concurrency=1)
     small = tasks.pid.delay().get(timeout=RESULT_TIMEOUT)
     assert tasks.pid.delay().get(timeout=RESULT_TIMEOUT) == small  # under the limit: kept
-    hog = tasks.hog.delay(100).get(timeout=RESULT_TIMEOUT)  # 100 MiB > 60000 KiB
+    hog = tasks.hog.delay(100).get(timeout=RESULT_TIMEOUT)  # + 100 MiB: over the limit
     assert hog == small
-    worker.wait_for_log(r"child process exiting after exceeding memory limit \(\d+KiB / 60000KiB\)")
+    worker.wait_for_log(
+        rf"child process exiting after exceeding memory limit \(\d+KiB / {limit}KiB\)"
+    )
     after = tasks.pid.delay().get(timeout=RESULT_TIMEOUT)
     assert after != small
 
