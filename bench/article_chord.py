@@ -44,7 +44,8 @@ CONFIGS = {
     "celery-prefork4": ("celery", "prefork", 4, True),
     "celery-gevent": ("celery", "gevent", None, False),
     "cworker-solo": ("cworker", "solo", 1, True),
-    # Four tasks at a time, as prefork -c 4 runs them (cworker's prefork pool is still to come).
+    "cworker-prefork4": ("cworker", "prefork", 4, True),
+    # Four tasks at a time on fibers, as prefork -c 4 runs them in processes.
     "cworker-green4": ("cworker", "green", 4, True),
     "cworker-green": ("cworker", "green", None, False),
 }
@@ -199,7 +200,7 @@ def main():
     parser.add_argument("--sizes", default="5,100,1000,5000")
     parser.add_argument("--configs", default="celery-prefork4,cworker-green,celery-gevent")
     parser.add_argument("--quick", action="store_true",
-                        help="sizes 5,100; celery-prefork4 and cworker-green4 at N = 5 only, "
+                        help="sizes 5,100; celery-prefork4 and cworker-prefork4 at N = 5 only, "
                              "cworker-green at both")
     parser.add_argument("--delay", type=float, default=2.0)
     parser.add_argument("--timeout", type=float, default=120.0)
@@ -207,7 +208,7 @@ def main():
     args = parser.parse_args()
     bounded_max = BOUNDED_MAX_N
     if args.quick:  # the README's first command: prefork at N = 5 only (N = 100 takes 50 s)
-        args.sizes, args.configs, bounded_max = "5,100", "celery-prefork4,cworker-green4,cworker-green", 5
+        args.sizes, args.configs, bounded_max = "5,100", "celery-prefork4,cworker-prefork4,cworker-green", 5
     sizes = [int(s) for s in args.sizes.split(",")]
     configs = args.configs.split(",")
     for c in configs:

@@ -14,7 +14,7 @@ from pytest_cworker.plugin import RESULT_TIMEOUT
 def test_warm_shutdown_finishes_running_task_and_keeps_later_ones(
     cworker, tasks, broker, results
 ):
-    worker = cworker.start()
+    worker = cworker.start(concurrency=1)  # the running task holds the only slot
     running = tasks.sleep.delay(2)
     worker.wait_received(running.id)
 

@@ -5,8 +5,8 @@
 #   3. ctest in both build trees
 #   4. docs/*.md snippets checked against examples/tasks/tasks.cc; src/ includes checked
 #      against the layering table of docs/architecture.md
-#   5. the compat suite (pytest compat_tests) against build/bin/cworker and
-#      build-asan/bin/cworker
+#   5. the compat suite (pytest compat_tests) against build/bin/cworker (on -P solo, green and
+#      prefork) and build-asan/bin/cworker (on -P prefork)
 # Every step runs even if an earlier one failed; the exit status is non-zero if anything
 # failed, and the last line is the plain summary "N passed, M failed" (ctest + pytest).
 # Set CHECK_SKIP_ASAN=1 to skip the sanitizer tree (local quick runs only).
@@ -113,17 +113,21 @@ run_static "includes follow the layering of docs/architecture.md" scripts/check-
 if build_tree build -DCMAKE_BUILD_TYPE=RelWithDebInfo; then
   run_ctest build
   run_compat build
-  # The same suite with every worker on the green pool, four tasks at a time: chords, retries,
-  # ETAs, malformed input and shutdown must not depend on running one task at a time.
+  # The same suite with every worker on the green pool, four tasks at a time, and on the
+  # prefork pool with two children: chords, retries, ETAs, malformed input and shutdown must
+  # not depend on running one task at a time, nor in the worker's own process.
   run_compat build green 4
+  run_compat build prefork 2
 fi
 
 if [[ "${CHECK_SKIP_ASAN:-0}" != 1 ]]; then
-  export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:suppressions=$REPO_ROOT/scripts/sanitizers/asan.supp"
+  export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1"
   export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
   if build_tree build-asan -DCWORKER_SANITIZE='address;undefined' -DCMAKE_BUILD_TYPE=Debug; then
     run_ctest build-asan
-    run_compat build-asan
+    # prefork under the sanitizers covers the parent's fiber runtime (async Redis, the pipe
+    # protocol) and the children at once.
+    run_compat build-asan prefork 2
   fi
   unset ASAN_OPTIONS UBSAN_OPTIONS
 fi

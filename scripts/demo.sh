@@ -3,12 +3,13 @@
 #   1. install missing packages, build build/
 #   2. broker: $CELERY_BROKER_URL (results: $CELERY_RESULT_BACKEND, default the broker), or
 #      a private redis-server on a free loopback port (db 0 broker, db 1 results)
-#   3. cworker -A tasks -P solo -c 1, waits for "ready."
+#   3. cworker -A tasks -P prefork -c 2 (the default pool), waits for "ready."
 #   4. python_fixtures/demo.py: sends add, mul, xsum, echo (unicode), cpu, sleep, a failing
 #      fail('boom') and an unregistered task; prints a table and the worker's log tail
 #   5. SIGTERM (warm shutdown) and the worker's exit code
 #   6. the article's experiment at a small size: bench/article_chord.py --quick (a chord of N
-#      calls to a 2 s HTTP API; Python prefork -c 4 vs cworker -P green), on a Redis of its own
+#      calls to a 2 s HTTP API; Python prefork -c 4 vs cworker prefork -c 4 vs cworker -P green),
+#      on a Redis of its own
 # Env: CWORKER_BIN overrides the worker binary; DEMO_SKIP_BUILD=1 skips steps 1's build.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
@@ -57,7 +58,7 @@ say "demo: step 3/6: starting $WORKER_BIN"
   cd "$RUN_DIR"
   export CWORKER_PATH="$(dirname "$WORKER_BIN")/../lib"
   exec "$WORKER_BIN" -A tasks -b "$CELERY_BROKER_URL" --result-backend "$CELERY_RESULT_BACKEND" \
-    -P solo -c 1 -l INFO -n demo@%h >"$WORKER_OUT" 2>"$WORKER_LOG"
+    -P prefork -c 2 -l INFO -n demo@%h >"$WORKER_OUT" 2>"$WORKER_LOG"
 ) &
 worker_pid=$!
 for _ in $(seq 1 1500); do  # up to ~30 s

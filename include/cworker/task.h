@@ -325,7 +325,9 @@ struct ModuleInfo {
   int abi_version;
   const char* module_name;
 };
-inline constexpr int kAbiVersion = 1;
+// Bumped whenever a struct a task library shares with the worker changes layout (2: TaskOptions
+// gained reject_on_worker_lost).
+inline constexpr int kAbiVersion = 2;
 
 }  // namespace detail
 }  // namespace cw

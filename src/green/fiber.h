@@ -65,6 +65,7 @@ class Fiber {
   // AddressSanitizer bookkeeping (unused otherwise).
   void* fake_stack_ = nullptr;
   const void* stack_bottom_ = nullptr;
+  size_t stack_extent_ = 0;  ///< bytes mapped for the stack (guard page included), for ASan
   const void* caller_bottom_ = nullptr;
   size_t caller_size_ = 0;
 };

@@ -31,10 +31,14 @@ void SwapEh(EhState* save, const EhState& load) {
 // neighbour) and remembers where the stack is, for AddressSanitizer.
 class GuardedStack {
  public:
-  GuardedStack(size_t size, const void** bottom) : alloc_(size), bottom_(bottom) {}
+  GuardedStack(size_t size, const void** bottom, size_t* extent)
+      : alloc_(size), bottom_(bottom), extent_(extent) {}
   boost::context::stack_context allocate() {
     boost::context::stack_context sctx = alloc_.allocate();
+    // The whole mapping, guard page included: sctx.size is larger than the size asked for, and
+    // ASan must know the real top, or it cannot clean the frames an exception unwinds.
     *bottom_ = static_cast<char*>(sctx.sp) - sctx.size;
+    *extent_ = sctx.size;
 #ifdef CW_GREEN_ASAN
     // The pages may be a dead fiber's, reused by mmap: drop its stale redzones.
     __asan_unpoison_memory_region(*bottom_, sctx.size);
@@ -46,6 +50,7 @@ class GuardedStack {
  private:
   boost::context::protected_fixedsize_stack alloc_;
   const void** bottom_;
+  size_t* extent_;
 };
 
 }  // namespace
@@ -70,7 +75,7 @@ void Scheduler::Resume(Fiber* f) {
   SwapEh(&loop_eh, f->eh_);
 #ifdef CW_GREEN_ASAN
   void* loop_fake = nullptr;
-  __sanitizer_start_switch_fiber(&loop_fake, f->stack_bottom_, f->stack_size_);
+  __sanitizer_start_switch_fiber(&loop_fake, f->stack_bottom_, f->stack_extent_);
 #endif
   f->self_ = std::move(f->self_).resume();
 #ifdef CW_GREEN_ASAN
@@ -108,7 +113,7 @@ Fiber* Scheduler::Spawn(std::function<void()> fn, std::string label) {
   auto* f = new Fiber(std::move(fn), std::move(label), stack_size_);
   f->owner_ = this;
   f->self_ = boost::context::fiber(
-      std::allocator_arg, GuardedStack(stack_size_, &f->stack_bottom_),
+      std::allocator_arg, GuardedStack(stack_size_, &f->stack_bottom_, &f->stack_extent_),
       [this, f](boost::context::fiber&& caller) {
         f->caller_ = std::move(caller);
 #ifdef CW_GREEN_ASAN

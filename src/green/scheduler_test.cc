@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -224,6 +225,44 @@ TEST(Scheduler, DeepRecursionFitsTheDefaultStack) {
   s.Spawn([&] { got = depth(100); });
   s.Run();
   EXPECT_EQ(got, 100);
+}
+
+// Frames an exception unwinds leave redzones behind them; ASan clears them on each throw, but only
+// if it knows the fiber's real stack bounds. Under ASan, a later frame at the same depth would
+// otherwise report a stack-buffer-overflow that is not there.
+__attribute__((noinline)) void ThrowFromDepth(int n) {
+  volatile char pad[512] = {};
+  pad[0] = static_cast<char>(n);
+  if (n == 0) throw std::runtime_error("deep");
+  ThrowFromDepth(n - 1);
+  pad[1] = pad[0];
+}
+
+__attribute__((noinline)) size_t FillALargeLocal() {
+  char buffer[4000];
+  std::memset(buffer, 'x', sizeof buffer);
+  const std::string copy(buffer, sizeof buffer);
+  return copy.size();
+}
+
+TEST(Scheduler, FramesUnwoundByAnExceptionCanBeReused) {
+  Scheduler s;
+  size_t filled = 0;
+  int caught = 0;
+  s.Spawn([&] {
+    for (int round = 0; round < 3; ++round) {
+      try {
+        ThrowFromDepth(8);
+      } catch (const std::runtime_error&) {
+        ++caught;
+      }
+      filled += FillALargeLocal();
+      Yield();
+    }
+  });
+  s.Run();
+  EXPECT_EQ(caught, 3);
+  EXPECT_EQ(filled, 3 * 4000u);
 }
 
 }  // namespace

@@ -51,6 +51,12 @@ PreforkPool::~PreforkPool() = default;
 void PreforkPool::Run(const std::function<void()>& consumer) {
   GreenPool::Run([&] {
     for (Slot& slot : slots_) StartChild(slot);
+    // As Celery: the worker is ready once its pool is (each child ready, or failed to start and
+    // backing off, so a task library that cannot load does not hang the start-up forever).
+    WaitUntil([this] {
+      return std::all_of(slots_.begin(), slots_.end(),
+                         [](const Slot& s) { return s.ready || s.failures > 0; });
+    });
     consumer();
     StopChildren();
   });
@@ -65,6 +71,7 @@ void PreforkPool::PublishPids() {
 }
 
 void PreforkPool::Terminate() {
+  terminated_.store(true);
   std::lock_guard lock(pids_mutex_);
   for (pid_t pid : pids_) ::kill(pid, SIGKILL);
 }
@@ -83,7 +90,7 @@ void PreforkPool::WaitUntil(const std::function<bool()>& done) {
 }
 
 void PreforkPool::StartChild(Slot& slot) {
-  if (stopping_) return;
+  if (stopping_ || terminated_.load()) return;
   std::vector<std::string> argv = options_.child_command;
   argv.push_back(kChildFlag);
   argv.push_back(std::to_string(slot.index));
@@ -136,7 +143,7 @@ void PreforkPool::AwaitHello(Slot& slot) {
   // or a machine out of memory. Try again, backing off.
   process->Kill();
   const int wait_status = process->Reap(kReapGrace);
-  if (!stopping_) {
+  if (!stopping_ && !terminated_.load()) {
     spdlog::error("Process '{}' pid:{} {} before it was ready", ChildName(slot.index),
                   process->pid(),
                   timed_out ? "did not start within " + std::to_string(int(kHelloTimeout)) + "s"
@@ -295,6 +302,11 @@ exec::Outcome PreforkPool::Call(const TaskDescriptor& /*task*/, const RequestInf
   // The child is gone (or speaks nonsense): reap it, replace it, fail the task as billiard does.
   process->Kill();
   const int wait_status = process->Reap(kReapGrace);
+  if (terminated_.load()) {
+    // Cold shutdown: the signal thread is restoring this task's message and is about to end
+    // the process. Nothing may be stored or acked for it meanwhile.
+    for (;;) green::SleepFor(std::chrono::hours(1));
+  }
   spdlog::error("Process '{}' pid:{} exited with '{}'", ChildName(slot->index), process->pid(),
                 HumanStatus(wait_status));
   spdlog::debug("{} lost: {}", ChildName(slot->index), why);

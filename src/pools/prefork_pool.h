@@ -70,6 +70,7 @@ class PreforkPool : public GreenPool {
   std::vector<Slot> slots_;
   std::vector<green::Fiber*> waiters_;
   bool stopping_ = false;
+  std::atomic<bool> terminated_{false};  ///< cold shutdown: children are being killed
   size_t starting_ = 0;  ///< fibers that will still start or await a child
   size_t retiring_ = 0;  ///< children being reaped
   int64_t jobs_ = 0;     ///< billiard's job counter, for WorkerLostError's text
