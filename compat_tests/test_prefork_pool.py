@@ -48,13 +48,16 @@ def test_prefork_is_the_default_pool(cworker_binary, redis_server, tmp_path):
     factory = CworkerFactory(
         cworker_binary, str(tmp_path), redis_server.url(0), redis_server.url(1)
     )
-    cmd = [c for c in factory.command(concurrency=2) if c not in ("-P",)]
-    cmd.remove(factory.default_pool)  # no -P at all
+    cmd = factory.command()
+    at = cmd.index("-P")
+    del cmd[at : at + 4]  # no -P and no -c: Celery's defaults, prefork with one child per CPU
+    assert "-c" not in cmd
     handle = CworkerHandle("default-pool", cmd, factory.environment(), str(tmp_path))
+    cpus = os.cpu_count()
     try:
         handle.wait_ready(20)
-        assert "concurrency: 2 (prefork)" in handle.stdout_text()
-        wait_until(lambda: len(handle.child_pids()) == 2, 10, interval=0.05)
+        assert f"concurrency: {cpus} (prefork)" in handle.stdout_text()
+        wait_until(lambda: len(handle.child_pids()) == cpus, 10, interval=0.05)
     finally:
         assert handle.stop(signal.SIGTERM, 15) == 0
 

@@ -65,6 +65,34 @@ TEST_F(CommandLine, Defaults) {
   EXPECT_FALSE(options_.track_started);
   EXPECT_EQ(options_.eta_task_limit, 1000u);
   EXPECT_GE(options_.concurrency, 1);
+  EXPECT_EQ(options_.pool, "prefork");  // Celery's default pool
+  EXPECT_EQ(options_.max_tasks_per_child, 0);
+  EXPECT_EQ(options_.max_memory_per_child, 0);
+  EXPECT_FALSE(options_.reject_on_worker_lost);
+  EXPECT_EQ(options_.pool_child, 0);
+}
+
+TEST_F(CommandLine, PreforkFlags) {
+  ASSERT_TRUE(Parse({"-P", "prefork", "-c", "3", "--max-tasks-per-child", "10",
+                     "--max-memory-per-child", "200000", "--reject-on-worker-lost",
+                     "--pool-child", "2"}));
+  EXPECT_EQ(options_.pool, "prefork");
+  EXPECT_EQ(options_.concurrency, 3);
+  EXPECT_EQ(options_.max_tasks_per_child, 10);
+  EXPECT_EQ(options_.max_memory_per_child, 200000);
+  EXPECT_TRUE(options_.reject_on_worker_lost);
+  EXPECT_EQ(options_.pool_child, 2);
+  EXPECT_FALSE(Parse({"-P", "threads"}));
+  EXPECT_FALSE(Parse({"--max-tasks-per-child", "-1"}));
+
+  const std::string path = Write(R"({"task_reject_on_worker_lost": true,
+    "worker_max_tasks_per_child": 5, "worker_max_memory_per_child": 1024})");
+  ASSERT_TRUE(Parse({"--config", path}));
+  EXPECT_TRUE(options_.reject_on_worker_lost);
+  EXPECT_EQ(options_.max_tasks_per_child, 5);
+  EXPECT_EQ(options_.max_memory_per_child, 1024);
+  ASSERT_TRUE(Parse({"--config", path, "--max-tasks-per-child", "9"}));
+  EXPECT_EQ(options_.max_tasks_per_child, 9);  // the flag wins
 }
 
 TEST_F(CommandLine, NewFlags) {
