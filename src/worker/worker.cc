@@ -14,6 +14,9 @@
 
 #include <unistd.h>
 
+#include <set>
+#include <thread>
+
 #include <spdlog/spdlog.h>
 
 #include <cw/protocol/keys.h>
@@ -127,31 +130,39 @@ void Worker::ColdShutdown() {
   cold_stop_.store(true);
   warm_stop_.store(true);
   pool_->Terminate();  // prefork: the children die with the running tasks
-  std::vector<std::string> tags;
-  {
-    std::lock_guard lock(held_mutex_);
-    tags.assign(held_tags_.begin(), held_tags_.end());
+  // A connection of our own: the main thread may be inside a Redis call right now.
+  static const std::atomic<bool> kGiveUpAtOnce{true};
+  broker::RedisTransport restorer(options_.broker, options_.queues, &kGiveUpAtOnce,
+                                  &kGiveUpAtOnce);
+  // The main thread may be blocked in BRPOP right now (always so in the green pool): end it
+  // first, or it would pop the very messages restored next and leave them in `unacked`.
+  try {
+    restorer.KillClient(transport_->fetch_client_id());
+  } catch (const std::exception& e) {
+    spdlog::warn("Could not end the consumer's BRPOP: {}", e.what());
   }
-  if (!tags.empty()) {
-    spdlog::warn("Restoring {} unacknowledged message(s)", tags.size());
-    // A connection of our own: the main thread may be inside a Redis call right now.
-    static const std::atomic<bool> kGiveUpAtOnce{true};
-    broker::RedisTransport restorer(options_.broker, options_.queues, &kGiveUpAtOnce,
-                                    &kGiveUpAtOnce);
-    // The main thread may be blocked in BRPOP right now (always so in the green pool): end it
-    // first, or it would pop the very messages restored next and leave them in `unacked`.
-    try {
-      restorer.KillClient(transport_->fetch_client_id());
-    } catch (const std::exception& e) {
-      spdlog::warn("Could not end the consumer's BRPOP: {}", e.what());
+  // A message the BRPOP had already popped is recorded in `unacked` and tracked a moment later
+  // by the main thread: look again until a round finds nothing new.
+  std::set<std::string> restored;
+  for (int round = 0; round < 5; ++round) {
+    std::vector<std::string> tags;
+    {
+      std::lock_guard lock(held_mutex_);
+      for (const std::string& tag : held_tags_) {
+        if (!restored.contains(tag)) tags.push_back(tag);
+      }
     }
+    if (tags.empty() && round > 0) break;
+    if (!tags.empty()) spdlog::warn("Restoring {} unacknowledged message(s)", tags.size());
     for (const std::string& tag : tags) {
+      restored.insert(tag);
       try {
         restorer.Restore(tag, false);
       } catch (const std::exception& e) {
         spdlog::error("Could not restore message {}: {}", tag, e.what());
       }
     }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   _exit(1);
 }
