@@ -46,7 +46,8 @@ std::string Banner(const worker::WorkerOptions& options, const LoadedModule& mod
       ".> transport:   " + options.broker.ToString(),
       ".> results:     " + results,
       fmt::format(".> concurrency: {} ({})", options.concurrency, options.pool),
-      ".> task events: OFF (enable -E to monitor tasks in this worker)",
+      options.task_events ? ".> task events: ON"
+                          : ".> task events: OFF (enable -E to monitor tasks in this worker)",
       "",
       "[queues]"};
   std::string out = fmt::format("\n -------------- {} v{} (cworker)\n", options.nodename,

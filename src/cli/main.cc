@@ -104,6 +104,8 @@ int Main(int argc, char** argv) {
   options.time_limit = cli.time_limit;
   options.soft_time_limit = cli.soft_time_limit;
   options.reject_on_worker_lost = cli.reject_on_worker_lost;
+  options.task_events = cli.task_events;
+  options.version = CWORKER_VERSION;
   options.max_tasks_per_child = cli.max_tasks_per_child;
   options.max_memory_per_child_kib = cli.max_memory_per_child;
   if (options.pool == "prefork") options.child_command = ChildCommand(argc, argv);

@@ -46,6 +46,9 @@ void ApplyConfig(const ConfigFile& file, const CLI::App& app, CliOptions* out) {
   if (file.task_track_started && unset("--track-started")) {
     out->track_started = *file.task_track_started;
   }
+  if (file.worker_send_task_events && unset("--task-events")) {
+    out->task_events = *file.worker_send_task_events;
+  }
   if (file.task_reject_on_worker_lost && unset("--reject-on-worker-lost")) {
     out->reject_on_worker_lost = *file.task_reject_on_worker_lost;
   }
@@ -148,6 +151,9 @@ bool ParseCommandLine(int argc, char** argv, CliOptions* out, int* exit_code) {
         return ok ? std::string() : "expects a non-negative integer, got '" + v + "'";
       })
       ->capture_default_str();
+  app.add_flag("-E,--task-events", out->task_events,
+               "worker_send_task_events: send task events (Flower, celery events); worker "
+               "heartbeats are always sent");
   app.add_flag("--reject-on-worker-lost", out->reject_on_worker_lost,
                "task_reject_on_worker_lost: with acks_late, requeue a task whose process died "
                "instead of storing WorkerLostError");

@@ -37,6 +37,7 @@ struct CliOptions {
   std::optional<double> time_limit;       ///< --time-limit / task_time_limit
   std::optional<double> soft_time_limit;  ///< --soft-time-limit / task_soft_time_limit
   bool reject_on_worker_lost = false;  ///< task_reject_on_worker_lost
+  bool task_events = false;            ///< -E / worker_send_task_events
   int max_tasks_per_child = 0;         ///< prefork: --max-tasks-per-child (0: never)
   int64_t max_memory_per_child = 0;    ///< prefork: --max-memory-per-child, KiB (0: never)
   int pool_child = 0;  ///< internal: > 0 when started as prefork child number N

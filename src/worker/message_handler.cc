@@ -38,6 +38,8 @@ std::string Seconds(double s) {
   return p::PyFloatRepr(s);
 }
 
+Json OrNull(const std::string& s) { return s.empty() ? Json() : Json(s); }
+
 }  // namespace
 
 RequestInfo Worker::MakeRequest(const p::TaskMessage& msg) const {
@@ -82,6 +84,20 @@ void Worker::HandleDelivery(broker::Delivery& d) {
     return;
   }
   spdlog::info("Task {}[{}] received", DisplayName(*msg), msg->id);
+  if (events_->task_events()) {
+    events_->SendTask(
+        "task-received",
+        Json::MakeObject({{"uuid", msg->id},
+                          {"name", msg->task},
+                          {"args", msg->argsrepr.empty() ? p::PyRepr(msg->args) : msg->argsrepr},
+                          {"kwargs",
+                           msg->kwargsrepr.empty() ? p::PyRepr(msg->kwargs) : msg->kwargsrepr},
+                          {"root_id", OrNull(msg->root_id)},
+                          {"parent_id", OrNull(msg->parent_id)},
+                          {"retries", msg->retries},
+                          {"eta", OrNull(msg->eta)},
+                          {"expires", OrNull(msg->expires)}}));
+  }
   if (DiscardIfExpired(*msg, d.tag)) return;
   if (!msg->eta.empty()) {
     const auto eta = p::ParseIsoTime(msg->eta);
@@ -148,6 +164,10 @@ bool Worker::DiscardIfExpired(const p::TaskMessage& msg, const std::string& tag)
   const auto expires = p::ParseIsoTime(msg.expires);
   if (!expires || *expires > std::chrono::system_clock::now()) return false;
   spdlog::info("Discarding revoked task: {}[{}]", DisplayName(msg), msg.id);
+  events_->SendTask("task-revoked", Json::MakeObject({{"uuid", msg.id},
+                                                      {"terminated", false},
+                                                      {"signum", Json()},
+                                                      {"expired", true}}));
   const p::ExceptionInfo revoked{"TaskRevokedError", "celery.exceptions",
                                  Json::MakeArray({"expired"})};
   StoreState(msg, "REVOKED", revoked.ToJson(), "");
@@ -164,13 +184,26 @@ void Worker::RunTask(const TaskDescriptor& task, const p::TaskMessage& msg,
                      const std::string& tag) {
   const bool acks_late = options_.acks_late || task.options.acks_late;
   if (!acks_late) Ack(tag);  // Celery's default: acknowledged just before it runs
+  ++active_;
+  struct Count {  // the worker events' "active" and "processed", whatever happens below
+    Worker* w;
+    ~Count() {
+      --w->active_;
+      ++w->processed_;
+    }
+  } count{this};
 
   const RequestInfo request = MakeRequest(msg);
   pools::StartHook on_start;
-  if ((options_.track_started || task.options.track_started) && !task.options.ignore_result) {
+  const bool track = (options_.track_started || task.options.track_started) &&
+                     !task.options.ignore_result;
+  if (track || events_->task_events()) {
     on_start = [&](int64_t pid) {  // pid: the process running it (a prefork child's)
-      StoreState(msg, "STARTED",
-                 Json::MakeObject({{"pid", pid}, {"hostname", options_.nodename}}), "");
+      events_->SendTask("task-started", Json::MakeObject({{"uuid", msg.id}}));
+      if (track) {
+        StoreState(msg, "STARTED",
+                   Json::MakeObject({{"pid", pid}, {"hostname", options_.nodename}}), "");
+      }
     };
   }
   TaskScope scope(*this);  // only what this task sends becomes its children
@@ -185,6 +218,8 @@ void Worker::RunTask(const TaskDescriptor& task, const p::TaskMessage& msg,
                                          options_.reject_on_worker_lost);
     if (reject) {
       spdlog::warn("Task {}[{}] rejected (requeued): its worker process was lost", name, msg.id);
+      events_->SendTask("task-rejected",
+                        Json::MakeObject({{"uuid", msg.id}, {"requeue", true}}));
       Restore(tag, true);
       return;
     }
@@ -202,6 +237,8 @@ void Worker::RunTask(const TaskDescriptor& task, const p::TaskMessage& msg,
     case exec::OutcomeKind::kReject:
       spdlog::warn("Task {}[{}] rejected ({})", name, msg.id,
                    out.requeue ? "requeued" : "discarded");
+      events_->SendTask("task-rejected",
+                        Json::MakeObject({{"uuid", msg.id}, {"requeue", out.requeue}}));
       if (acks_late && out.requeue) {
         Restore(tag, true);
         return;
@@ -245,6 +282,10 @@ void Worker::Succeeded(TaskScope& scope, const TaskDescriptor& task, const p::Ta
   }
   spdlog::info("Task {}[{}] succeeded in {}s: {}", DisplayName(msg), msg.id,
                p::PyFloatRepr(out.runtime_s), p::PyReprTruncated(out.result, kResultReprMax));
+  events_->SendTask("task-succeeded",
+                    Json::MakeObject({{"uuid", msg.id},
+                                      {"result", p::PyReprTruncated(out.result, kResultReprMax)},
+                                      {"runtime", out.runtime_s}}));
 }
 
 // Store FAILURE (unless the task ignores results), then chord accounting, the same failure for
@@ -266,6 +307,9 @@ void Worker::Failed(TaskScope& scope, const TaskDescriptor& task, const p::TaskM
     spdlog::error("Task {}[{}] raised unexpected: {}\n{}", DisplayName(msg), msg.id,
                   out.exception_repr, out.traceback);
   }
+  events_->SendTask("task-failed", Json::MakeObject({{"uuid", msg.id},
+                                                     {"exception", out.exception_repr},
+                                                     {"traceback", out.traceback}}));
 }
 
 // Celery's Task.retry: publish the same task again (same id, retries + 1, an ETA), then store
@@ -306,6 +350,9 @@ void Worker::PublishRetry(const p::TaskMessage& msg, const exec::Outcome& out) {
   StoreState(msg, "RETRY", out.has_exception ? out.exception.ToJson() : Json(),
              out.traceback.empty() ? "" : out.traceback + reason + "\n", std::move(children));
   spdlog::info("Task {}[{}] retry: {}", DisplayName(msg), msg.id, reason);
+  events_->SendTask("task-retried", Json::MakeObject({{"uuid", msg.id},
+                                                      {"exception", out.exception_repr},
+                                                      {"traceback", out.traceback}}));
 }
 
 void Worker::StoreFailure(const p::TaskMessage& msg, const exec::Outcome& out) {

@@ -51,6 +51,14 @@ Worker::Worker(WorkerOptions options)
         return t != nullptr ? t->options.queue : std::string();
       });
   continuations_ = std::make_unique<canvas::Continuations>(applier_.get(), backend_.get());
+  events_ = std::make_unique<events::EventDispatcher>(
+      events::EventOptions{.broker = options_.broker,
+                           .hostname = options_.nodename,
+                           .task_events = options_.task_events,
+                           .version = options_.version},
+      [this] {
+        return Json::MakeObject({{"active", active_.load()}, {"processed", processed_.load()}});
+      });
 }
 
 Worker::~Worker() = default;
@@ -60,6 +68,7 @@ Worker::TaskScope::TaskScope(const Worker& w)
 
 int Worker::Run() {
   pool_->Run([this] { Consume(); });
+  events_->Stop();  // worker-offline
   return 0;
 }
 
@@ -71,6 +80,7 @@ void Worker::Consume() {
   }
   spdlog::info("Connected to {}", options_.broker.ToString());
   spdlog::info("{} ready.", options_.nodename);
+  events_->Start();  // worker-online, then a heartbeat every 2 s
 
   while (!warm_stop_.load()) {
     RunDueEtaTasks();

@@ -22,6 +22,7 @@
 #include "canvas/continuations.h"
 #include "canvas/redis_sink.h"
 #include "canvas/router.h"
+#include "events/event_dispatcher.h"
 #include "exec/executor.h"
 #include "pools/pool.h"
 #include "redis/url.h"
@@ -55,6 +56,8 @@ struct WorkerOptions {
   std::vector<std::string> child_command;
   int max_tasks_per_child = 0;
   int64_t max_memory_per_child_kib = 0;
+  bool task_events = false;  ///< -E: send task events (worker events are always sent)
+  std::string version;       ///< cworker's version, for the events' sw_ver
 };
 
 class Worker {
@@ -129,6 +132,9 @@ class Worker {
   std::unique_ptr<canvas::Applier> applier_;
   std::unique_ptr<canvas::Continuations> continuations_;
   bool eta_limit_logged_ = false;
+  std::unique_ptr<events::EventDispatcher> events_;
+  std::atomic<int64_t> active_{0};     ///< tasks running now (worker events' "active")
+  std::atomic<int64_t> processed_{0};  ///< tasks run so far ("processed")
   std::multimap<std::chrono::system_clock::time_point, std::unique_ptr<Held>> eta_queue_;
 
   // Tags this worker holds in `unacked`, for the cold-shutdown thread.
