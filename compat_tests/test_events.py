@@ -128,3 +128,14 @@ def test_a_requeued_task_is_a_task_rejected_event(cworker, tasks, celery_app, br
         assert rejected["requeue"] is True
         log.wait("task-succeeded", result.id)
         time.sleep(0.1)
+
+
+def test_without_heartbeat_and_celerys_other_without_flags(cworker, tasks, celery_app, broker):
+    with EventLog(celery_app, broker) as log:
+        worker = cworker.start("--without-heartbeat", "--without-gossip", "--without-mingle")
+        log.wait("worker-online")
+        assert tasks.add.delay(1, 1).get(timeout=RESULT_TIMEOUT) == 2
+        time.sleep(2.5)  # a heartbeat would have come after 2 s
+        assert worker.stop() == 0
+        log.wait("worker-offline", timeout=5)
+    assert not log.of("worker-heartbeat")

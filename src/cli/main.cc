@@ -105,6 +105,7 @@ int Main(int argc, char** argv) {
   options.soft_time_limit = cli.soft_time_limit;
   options.reject_on_worker_lost = cli.reject_on_worker_lost;
   options.task_events = cli.task_events;
+  options.heartbeat = !cli.without_heartbeat;
   options.version = CWORKER_VERSION;
   options.max_tasks_per_child = cli.max_tasks_per_child;
   options.max_memory_per_child_kib = cli.max_memory_per_child;

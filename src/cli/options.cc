@@ -154,6 +154,12 @@ bool ParseCommandLine(int argc, char** argv, CliOptions* out, int* exit_code) {
   app.add_flag("-E,--task-events", out->task_events,
                "worker_send_task_events: send task events (Flower, celery events); worker "
                "heartbeats are always sent");
+  app.add_flag("--without-heartbeat", out->without_heartbeat,
+               "send no worker-heartbeat events (Flower then shows the worker offline)");
+  app.add_flag("--without-gossip", out->without_gossip,
+               "accepted for Celery compatibility; cworker does not gossip");
+  app.add_flag("--without-mingle", out->without_mingle,
+               "accepted for Celery compatibility; cworker does not mingle at start-up");
   app.add_flag("--reject-on-worker-lost", out->reject_on_worker_lost,
                "task_reject_on_worker_lost: with acks_late, requeue a task whose process died "
                "instead of storing WorkerLostError");

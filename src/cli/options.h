@@ -38,6 +38,9 @@ struct CliOptions {
   std::optional<double> soft_time_limit;  ///< --soft-time-limit / task_soft_time_limit
   bool reject_on_worker_lost = false;  ///< task_reject_on_worker_lost
   bool task_events = false;            ///< -E / worker_send_task_events
+  bool without_heartbeat = false;      ///< --without-heartbeat: no worker-heartbeat events
+  bool without_gossip = false;         ///< accepted; cworker has no gossip
+  bool without_mingle = false;         ///< accepted; cworker does not mingle
   int max_tasks_per_child = 0;         ///< prefork: --max-tasks-per-child (0: never)
   int64_t max_memory_per_child = 0;    ///< prefork: --max-memory-per-child, KiB (0: never)
   int pool_child = 0;  ///< internal: > 0 when started as prefork child number N

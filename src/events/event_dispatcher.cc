@@ -149,7 +149,7 @@ void EventDispatcher::Loop() {
       stop = stopping_;
     }
     if (std::chrono::steady_clock::now() >= next_beat && !stop) {
-      batch.push_back({"worker-heartbeat", Json(), Now()});
+      if (options_.heartbeat) batch.push_back({"worker-heartbeat", Json(), Now()});
       next_beat += std::chrono::duration_cast<std::chrono::steady_clock::duration>(
           std::chrono::duration<double>(options_.freq));
     }

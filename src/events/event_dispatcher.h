@@ -27,6 +27,7 @@ struct EventOptions {
   redis::Url broker;
   std::string hostname;      ///< the worker's node name
   bool task_events = false;  ///< -E
+  bool heartbeat = true;     ///< worker-heartbeat every `freq` seconds
   double freq = 2.0;         ///< heartbeat interval, seconds (advertised in every worker event)
   std::string version;       ///< sw_ver
 };

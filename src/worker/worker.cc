@@ -55,6 +55,7 @@ Worker::Worker(WorkerOptions options)
       events::EventOptions{.broker = options_.broker,
                            .hostname = options_.nodename,
                            .task_events = options_.task_events,
+                           .heartbeat = options_.heartbeat,
                            .version = options_.version},
       [this] {
         return Json::MakeObject({{"active", active_.load()}, {"processed", processed_.load()}});

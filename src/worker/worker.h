@@ -57,6 +57,7 @@ struct WorkerOptions {
   int max_tasks_per_child = 0;
   int64_t max_memory_per_child_kib = 0;
   bool task_events = false;  ///< -E: send task events (worker events are always sent)
+  bool heartbeat = true;     ///< worker-heartbeat every 2 s (--without-heartbeat: off)
   std::string version;       ///< cworker's version, for the events' sw_ver
 };
 
