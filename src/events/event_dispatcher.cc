@@ -88,7 +88,17 @@ EventDispatcher::EventDispatcher(EventOptions options, std::function<Json()> sta
     : options_(std::move(options)),
       stats_(std::move(stats)),
       pid_(getpid()),
-      utcoffset_(UtcOffsetHours()) {}
+      utcoffset_(UtcOffsetHours()),
+      task_events_(options_.task_events) {}
+
+int64_t EventDispatcher::Tick(int64_t received) {
+  int64_t current = clock_.load();
+  int64_t next = 0;
+  do {
+    next = std::max(current, received) + 1;
+  } while (!clock_.compare_exchange_weak(current, next));
+  return next;
+}
 
 EventDispatcher::~EventDispatcher() { Stop(); }
 
@@ -110,7 +120,7 @@ void EventDispatcher::Stop() {
 }
 
 void EventDispatcher::SendTask(const std::string& type, Json fields) {
-  if (options_.task_events) Queue(type, std::move(fields));
+  if (task_events_.load()) Queue(type, std::move(fields));
 }
 
 void EventDispatcher::Queue(std::string type, Json fields) {

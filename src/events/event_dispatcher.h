@@ -60,9 +60,15 @@ class EventDispatcher {
   /// Sends worker-offline, publishes what is queued, stops the thread.
   void Stop();
 
-  bool task_events() const { return options_.task_events; }
+  bool task_events() const { return task_events_.load(); }
   /// Queues a task event (`fields` after the common ones); ignored without -E.
   void SendTask(const std::string& type, Json fields);
+  /// A worker-heartbeat now (the control command `heartbeat`).
+  void Heartbeat() { Queue("worker-heartbeat", Json()); }
+  /// enable_events / disable_events.
+  void set_task_events(bool on) { task_events_.store(on); }
+  /// Lamport clock: max(local, received) + 1 for a received message; +1 for a sent reply.
+  int64_t Tick(int64_t received);
 
  private:
   struct Pending {
@@ -79,6 +85,7 @@ class EventDispatcher {
   int64_t pid_;
   int64_t utcoffset_;
   std::atomic<int64_t> clock_{0};
+  std::atomic<bool> task_events_;
   std::mutex mutex_;
   std::condition_variable wake_;
   std::deque<Pending> queue_;

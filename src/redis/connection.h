@@ -105,6 +105,10 @@ class Connection {
   void track_client_id() { track_client_id_ = true; }
   long long client_id() const { return client_id_.load(); }
 
+  /// Blocks for the next reply on a subscribed connection (pub/sub messages). Plain threads
+  /// only. Throws ConnectionError when the connection is lost.
+  Reply ReadNext() { return ReadReply(); }
+
   /// Socket timeout for replies (blocking commands add their own timeout on top).
   void set_reply_timeout(std::chrono::milliseconds timeout);
 

@@ -98,11 +98,19 @@ void Worker::HandleDelivery(broker::Delivery& d) {
                           {"eta", OrNull(msg->eta)},
                           {"expires", OrNull(msg->expires)}}));
   }
-  if (DiscardIfExpired(*msg, d.tag)) return;
+  if (DiscardIfRevoked(*msg, d.tag) || DiscardIfExpired(*msg, d.tag)) return;
   if (!msg->eta.empty()) {
     const auto eta = p::ParseIsoTime(msg->eta);
     if (eta && *eta > std::chrono::system_clock::now()) {
       // Held in memory until due; the message stays in `unacked` meanwhile, as in Celery.
+      {
+        std::lock_guard lock(control_mutex_);
+        const Json* prio = msg->delivery_info.Find("priority");
+        scheduled_requests_[msg->id] = Json::MakeObject(
+            {{"eta", msg->eta},
+             {"priority", prio != nullptr && prio->is_int() ? *prio : Json(int64_t{0})},
+             {"request", RequestInfoJson(*msg, 0)}});
+      }
       auto held = std::make_unique<Held>(Held{std::move(*msg), d.tag, task});
       eta_queue_.emplace(*eta, std::move(held));
       return;
@@ -163,13 +171,26 @@ bool Worker::DiscardIfExpired(const p::TaskMessage& msg, const std::string& tag)
   if (msg.expires.empty()) return false;
   const auto expires = p::ParseIsoTime(msg.expires);
   if (!expires || *expires > std::chrono::system_clock::now()) return false;
+  Discard(msg, tag, /*expired=*/true);
+  return true;
+}
+
+bool Worker::DiscardIfRevoked(const p::TaskMessage& msg, const std::string& tag) {
+  if (!IsRevoked(msg.id)) return false;
+  Discard(msg, tag, /*expired=*/false);
+  return true;
+}
+
+// Celery's revoked-task path: log, task-revoked event, REVOKED record (TaskRevokedError with
+// the reason), chord accounting, ack.
+void Worker::Discard(const p::TaskMessage& msg, const std::string& tag, bool expired) {
   spdlog::info("Discarding revoked task: {}[{}]", DisplayName(msg), msg.id);
   events_->SendTask("task-revoked", Json::MakeObject({{"uuid", msg.id},
                                                       {"terminated", false},
                                                       {"signum", Json()},
-                                                      {"expired", true}}));
+                                                      {"expired", expired}}));
   const p::ExceptionInfo revoked{"TaskRevokedError", "celery.exceptions",
-                                 Json::MakeArray({"expired"})};
+                                 Json::MakeArray({expired ? "expired" : "revoked"})};
   StoreState(msg, "REVOKED", revoked.ToJson(), "");
   try {
     continuations_->OnReady(msg, MakeRequest(msg), "REVOKED", revoked.ToJson());
@@ -177,7 +198,6 @@ bool Worker::DiscardIfExpired(const p::TaskMessage& msg, const std::string& tag)
     spdlog::error("Task {}[{}]: chord accounting failed: {}", DisplayName(msg), msg.id, e.what());
   }
   Ack(tag);
-  return true;
 }
 
 void Worker::RunTask(const TaskDescriptor& task, const p::TaskMessage& msg,
@@ -185,13 +205,24 @@ void Worker::RunTask(const TaskDescriptor& task, const p::TaskMessage& msg,
   const bool acks_late = options_.acks_late || task.options.acks_late;
   if (!acks_late) Ack(tag);  // Celery's default: acknowledged just before it runs
   ++active_;
-  struct Count {  // the worker events' "active" and "processed", whatever happens below
+  {
+    std::lock_guard lock(control_mutex_);
+    const double now =
+        std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
+            .count();
+    active_requests_[msg.id] = RequestInfoJson(msg, now);
+    ++totals_[msg.task];
+  }
+  struct Count {  // "active" and "processed" for events and `inspect`, whatever happens below
     Worker* w;
+    const std::string& id;
     ~Count() {
       --w->active_;
       ++w->processed_;
+      std::lock_guard lock(w->control_mutex_);
+      w->active_requests_.erase(id);
     }
-  } count{this};
+  } count{this, msg.id};
 
   const RequestInfo request = MakeRequest(msg);
   pools::StartHook on_start;

@@ -60,6 +60,10 @@ Worker::Worker(WorkerOptions options)
       [this] {
         return Json::MakeObject({{"active", active_.load()}, {"processed", processed_.load()}});
       });
+  mailbox_ = std::make_unique<control::MailboxServer>(
+      options_.broker, options_.nodename,
+      [this](const control::ControlRequest& r) { return HandleControl(r); },
+      [this](int64_t received) { return events_->Tick(received); });
 }
 
 Worker::~Worker() = default;
@@ -82,6 +86,7 @@ void Worker::Consume() {
   spdlog::info("Connected to {}", options_.broker.ToString());
   spdlog::info("{} ready.", options_.nodename);
   events_->Start();  // worker-online, then a heartbeat every 2 s
+  mailbox_->Start();  // celery inspect / celery control
 
   while (!warm_stop_.load()) {
     RunDueEtaTasks();
@@ -135,6 +140,8 @@ void Worker::RestoreAllHeld() {
   spdlog::warn("Restoring {} unacknowledged message(s)", tags.size());
   for (const std::string& tag : tags) Restore(tag, false);
   eta_queue_.clear();
+  std::lock_guard lock(control_mutex_);
+  scheduled_requests_.clear();
 }
 
 void Worker::ColdShutdown() {
@@ -219,7 +226,13 @@ void Worker::RunDueEtaTasks() {
          eta_queue_.begin()->first <= std::chrono::system_clock::now()) {
     std::unique_ptr<Held> held = std::move(eta_queue_.begin()->second);
     eta_queue_.erase(eta_queue_.begin());
-    if (DiscardIfExpired(held->msg, held->tag)) continue;
+    {
+      std::lock_guard lock(control_mutex_);
+      scheduled_requests_.erase(held->msg.id);
+    }
+    if (DiscardIfRevoked(held->msg, held->tag) || DiscardIfExpired(held->msg, held->tag)) {
+      continue;
+    }
     pool_->WaitForSlot();
     StartTask(*held->task, std::move(held->msg), held->tag);
   }

@@ -22,6 +22,7 @@
 #include "canvas/continuations.h"
 #include "canvas/redis_sink.h"
 #include "canvas/router.h"
+#include "control/mailbox.h"
 #include "events/event_dispatcher.h"
 #include "exec/executor.h"
 #include "pools/pool.h"
@@ -118,6 +119,13 @@ class Worker {
   void Restore(const std::string& tag, bool leftmost);
   void Track(const std::string& tag);
   void RestoreAllHeld();
+  /// Remote control (control_commands.cc): the reply to one pidbox request, on its thread.
+  std::optional<Json> HandleControl(const control::ControlRequest& request);
+  bool IsRevoked(const std::string& id) const;
+  /// Celery's "Discarding revoked task": REVOKED stored, task-revoked event, message acked.
+  bool DiscardIfRevoked(const protocol::TaskMessage& msg, const std::string& tag);
+  void Discard(const protocol::TaskMessage& msg, const std::string& tag, bool expired);
+  Json RequestInfoJson(const protocol::TaskMessage& msg, double time_start) const;
 
   WorkerOptions options_;
   std::unique_ptr<pools::Pool> pool_;
@@ -136,6 +144,14 @@ class Worker {
   std::unique_ptr<events::EventDispatcher> events_;
   std::atomic<int64_t> active_{0};     ///< tasks running now (worker events' "active")
   std::atomic<int64_t> processed_{0};  ///< tasks run so far ("processed")
+  std::unique_ptr<control::MailboxServer> mailbox_;
+  std::chrono::steady_clock::time_point started_at_ = std::chrono::steady_clock::now();
+  // What remote control reports and changes, shared with the mailbox thread.
+  mutable std::mutex control_mutex_;
+  std::map<std::string, Json> active_requests_;     ///< id -> request info (`inspect active`)
+  std::map<std::string, Json> scheduled_requests_;  ///< id -> {eta, priority, request}
+  std::map<std::string, int64_t> totals_;           ///< task name -> count (`inspect stats`)
+  std::set<std::string> revoked_;                   ///< kept for the worker's life, as Celery
   std::multimap<std::chrono::system_clock::time_point, std::unique_ptr<Held>> eta_queue_;
 
   // Tags this worker holds in `unacked`, for the cold-shutdown thread.
