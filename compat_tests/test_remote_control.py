@@ -60,7 +60,7 @@ def test_inspect_ping_registered_stats_from_the_command_line(cworker, redis_serv
 def test_inspect_active_and_scheduled(cworker, tasks, celery_app):
     worker = cworker.start()
     name = node(worker)
-    later = tasks.add.apply_async((1, 2), countdown=30)
+    later = tasks.add.apply_async((1, 2), countdown=5)
     worker.wait_received(later.id)  # held until its ETA (solo: before the sleep occupies it)
     running = tasks.sleep.delay(2)
     worker.wait_received(running.id)
@@ -74,8 +74,8 @@ def test_inspect_active_and_scheduled(cworker, tasks, celery_app):
     stats = inspect.stats()[name]
     assert stats["total"].get("tasks.sleep") == 1
     assert running.get(timeout=RESULT_TIMEOUT) == 2
-    celery_app.control.revoke(later.id)  # leaves nothing unacked for the fixture's check
-    wait_until(lambda: later.state == "REVOKED", 35)
+    celery_app.control.revoke(later.id)  # discarded when its ETA comes: nothing left unacked
+    wait_until(lambda: later.state == "REVOKED", 10)
 
 
 def test_revoke_an_eta_task_from_the_command_line(cworker, tasks, redis_server, results):
