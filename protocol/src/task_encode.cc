@@ -63,4 +63,22 @@ std::string EncodeTaskEnvelope(const TaskMessage& msg, const PublishTarget& targ
   return envelope.Dump();
 }
 
+std::string EncodeTransientEnvelope(std::string_view body, Json headers,
+                                    const std::string& exchange, const std::string& routing_key,
+                                    const std::string& delivery_tag) {
+  return Json::MakeObject(
+             {{"body", Base64Encode(body)},
+              {"content-encoding", "utf-8"},
+              {"content-type", "application/json"},
+              {"headers", std::move(headers)},
+              {"properties",
+               Json::MakeObject({{"delivery_mode", 1},
+                                 {"delivery_info", Json::MakeObject({{"exchange", exchange},
+                                                                     {"routing_key", routing_key}})},
+                                 {"priority", 0},
+                                 {"body_encoding", "base64"},
+                                 {"delivery_tag", delivery_tag}})}})
+      .Dump();
+}
+
 }  // namespace cw::protocol

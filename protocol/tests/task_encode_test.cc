@@ -1,5 +1,7 @@
 #include <cw/protocol/task_encode.h>
 
+#include <cw/protocol/base64.h>
+
 #include <gtest/gtest.h>
 
 #include "fixtures.h"
@@ -60,6 +62,17 @@ TEST(EncodeTaskEnvelope, RoundTripsChangedFields) {
   EXPECT_EQ(again.priority, 4);
   EXPECT_EQ(again.delivery_tag, "tag-1");
   EXPECT_NE(text.find(R"("timelimit": [1, 0.5])"), std::string::npos);
+}
+
+// Celery 5.2.6's worker-online event as PUBLISHed (../shared/protocol/captures/events.monitor.txt).
+TEST(EncodeTransientEnvelope, ReproducesACapturedEventByteForByte) {
+  const std::string captured =
+      R"({"body": "eyJob3N0bmFtZSI6ICJ3M0B2bSIsICJ1dGNvZmZzZXQiOiAwLCAicGlkIjogMjM3NjMsICJjbG9jayI6IDEsICJmcmVxIjogMi4wLCAiYWN0aXZlIjogMCwgInByb2Nlc3NlZCI6IDAsICJsb2FkYXZnIjogWzEuNCwgMS40OCwgMS4wM10sICJzd19pZGVudCI6ICJweS1jZWxlcnkiLCAic3dfdmVyIjogIjUuMi42IiwgInN3X3N5cyI6ICJMaW51eCIsICJ0aW1lc3RhbXAiOiAxNzk1NDkxNTc5LjQ0NDA5OTIsICJ0eXBlIjogIndvcmtlci1vbmxpbmUifQ==", "content-encoding": "utf-8", "content-type": "application/json", "headers": {"hostname": "w3@vm"}, "properties": {"delivery_mode": 1, "delivery_info": {"exchange": "celeryev", "routing_key": "worker.online"}, "priority": 0, "body_encoding": "base64", "delivery_tag": "09c446d2-6a4f-4357-a744-ba0f8944f4b9"}})";
+  std::string body;
+  ASSERT_TRUE(Base64Decode(Json::Parse(captured).At("body").as_string(), &body));
+  EXPECT_EQ(EncodeTransientEnvelope(body, Json::MakeObject({{"hostname", "w3@vm"}}), "celeryev",
+                                    "worker.online", "09c446d2-6a4f-4357-a744-ba0f8944f4b9"),
+            captured);
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include <cw/protocol/base64.h>
+#include <cw/protocol/task_encode.h>
 
 #include "redis/connection.h"
 #include "util/uuid.h"
@@ -76,20 +77,9 @@ std::string EncodeReply(const std::string& nodename, const Json& result,
                         const std::string& delivery_tag) {
   Json body = Json::MakeObject({});
   body.Set(nodename, result);
-  return Json::MakeObject(
-             {{"body", protocol::Base64Encode(body.Dump())},
-              {"content-encoding", "utf-8"},
-              {"content-type", "application/json"},
-              {"headers", Json::MakeObject({{"ticket", request.ticket}, {"clock", clock}})},
-              {"properties",
-               Json::MakeObject({{"delivery_mode", 1},
-                                 {"delivery_info",
-                                  Json::MakeObject({{"exchange", "reply.celery.pidbox"},
-                                                    {"routing_key", request.reply_to}})},
-                                 {"priority", 0},
-                                 {"body_encoding", "base64"},
-                                 {"delivery_tag", delivery_tag}})}})
-      .Dump();
+  return protocol::EncodeTransientEnvelope(
+      body.Dump(), Json::MakeObject({{"ticket", request.ticket}, {"clock", clock}}),
+      "reply.celery.pidbox", request.reply_to, delivery_tag);
 }
 
 std::vector<std::string> ReplyQueues(const std::vector<std::string>& rows,

@@ -10,7 +10,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include <cw/protocol/base64.h>
+#include <cw/protocol/task_encode.h>
 
 #include "redis/connection.h"
 #include "util/uuid.h"
@@ -51,20 +51,8 @@ Json MakeEvent(const std::string& type, const std::string& hostname, int64_t pid
 
 std::string EncodeEventEnvelope(const Json& body, const std::string& hostname,
                                 const std::string& routing_key, const std::string& delivery_tag) {
-  return Json::MakeObject(
-             {{"body", protocol::Base64Encode(body.Dump())},
-              {"content-encoding", "utf-8"},
-              {"content-type", "application/json"},
-              {"headers", Json::MakeObject({{"hostname", hostname}})},
-              {"properties",
-               Json::MakeObject(
-                   {{"delivery_mode", 1},
-                    {"delivery_info",
-                     Json::MakeObject({{"exchange", "celeryev"}, {"routing_key", routing_key}})},
-                    {"priority", 0},
-                    {"body_encoding", "base64"},
-                    {"delivery_tag", delivery_tag}})}})
-      .Dump();
+  return protocol::EncodeTransientEnvelope(body.Dump(), Json::MakeObject({{"hostname", hostname}}),
+                                           "celeryev", routing_key, delivery_tag);
 }
 
 std::string RoutingKey(const std::string& type) {

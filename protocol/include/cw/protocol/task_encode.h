@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 #include <cw/protocol/task_message.h>
 
@@ -20,5 +21,11 @@ struct PublishTarget {
 /// properties with `target`'s delivery info. Python's json.dumps spelling throughout, so
 /// decoding a captured message and encoding it again gives the captured bytes.
 std::string EncodeTaskEnvelope(const TaskMessage& msg, const PublishTarget& target);
+
+/// The envelope kombu wraps a transient message in (events, remote-control replies): `body`
+/// (JSON text) base64-encoded, the given `headers`, delivery_mode 1, priority 0.
+std::string EncodeTransientEnvelope(std::string_view body, Json headers,
+                                    const std::string& exchange, const std::string& routing_key,
+                                    const std::string& delivery_tag);
 
 }  // namespace cw::protocol
