@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include <cw/protocol/base64.h>
+#include <cw/protocol/keys.h>
 #include <cw/protocol/task_encode.h>
 
 #include "redis/connection.h"
@@ -15,9 +16,8 @@
 namespace cw::control {
 namespace {
 
-constexpr const char* kSep = "\x06\x16";
-constexpr const char* kReplyBindings = "_kombu.binding.reply.celery.pidbox";
-constexpr const char* kMailboxBindings = "_kombu.binding.celery.pidbox";
+constexpr std::string_view kMailboxExchange = "celery.pidbox";
+constexpr std::string_view kReplyExchange = "reply.celery.pidbox";
 
 std::string StringOr(const Json* v) { return v != nullptr && v->is_string() ? v->as_string() : ""; }
 
@@ -79,18 +79,20 @@ std::string EncodeReply(const std::string& nodename, const Json& result,
   body.Set(nodename, result);
   return protocol::EncodeTransientEnvelope(
       body.Dump(), Json::MakeObject({{"ticket", request.ticket}, {"clock", clock}}),
-      "reply.celery.pidbox", request.reply_to, delivery_tag);
+      std::string(kReplyExchange), request.reply_to, delivery_tag);
 }
 
 std::vector<std::string> ReplyQueues(const std::vector<std::string>& rows,
                                      const std::string& routing_key) {
   std::vector<std::string> queues;
   for (const std::string& row : rows) {
-    const size_t a = row.find(kSep);
+    const size_t a = row.find(protocol::kPrioritySep);
     if (a == std::string::npos) continue;
-    const size_t b = row.find(kSep, a + 2);
+    const size_t b = row.find(protocol::kPrioritySep, a + protocol::kPrioritySep.size());
     if (b == std::string::npos) continue;
-    if (row.substr(0, a) == routing_key) queues.push_back(row.substr(b + 2));
+    if (row.substr(0, a) == routing_key) {
+      queues.push_back(row.substr(b + protocol::kPrioritySep.size()));
+    }
   }
   return queues;
 }
@@ -114,14 +116,12 @@ void MailboxServer::Loop() {
   for (;;) {
     try {
       redis::Connection sub(broker_, "control");
+      redis::Connection replies(broker_, "control");  // sub can only listen once subscribed
       sub.Connect();
       // The queue kombu's Mailbox declares for this node (nothing is ever pushed to it on Redis:
       // delivery is pub/sub), so tools that list bindings see the worker.
-      {
-        redis::Connection conn(broker_, "control");
-        conn.Call({"SADD", kMailboxBindings,
-                   std::string(kSep) + kSep + nodename_ + ".celery.pidbox"});
-      }
+      replies.Call({"SADD", protocol::BindingKey(kMailboxExchange),
+                    protocol::BindingRow("", "", nodename_ + "." + std::string(kMailboxExchange))});
       const redis::Reply ok = sub.Call({"PSUBSCRIBE", channel});
       if (ok.is_error()) throw std::runtime_error(std::string(ok.str()));
       failures = 0;
@@ -143,7 +143,7 @@ void MailboxServer::Loop() {
         } catch (const std::exception& e) {
           result = Json::MakeObject({{"error", std::string(e.what())}});
         }
-        if (result && !request->ticket.empty()) Reply(*request, *result);
+        if (result && !request->ticket.empty()) Reply(replies, *request, *result);
       }
     } catch (const std::exception& e) {
       // Redis went away: remote control is unavailable until it is back (tasks go on).
@@ -153,9 +153,9 @@ void MailboxServer::Loop() {
   }
 }
 
-void MailboxServer::Reply(const ControlRequest& request, const Json& result) {
-  redis::Connection conn(broker_, "control");
-  const redis::Reply rows = conn.Call({"SMEMBERS", kReplyBindings});
+void MailboxServer::Reply(redis::Connection& conn, const ControlRequest& request,
+                          const Json& result) {
+  const redis::Reply rows = conn.Call({"SMEMBERS", protocol::BindingKey(kReplyExchange)});
   std::vector<std::string> texts;
   for (size_t i = 0; rows.is_array() && i < rows.size(); ++i) {
     texts.emplace_back(rows.at(i).str());

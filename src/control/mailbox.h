@@ -19,6 +19,10 @@
 
 #include "redis/url.h"
 
+namespace cw::redis {
+class Connection;
+}
+
 namespace cw::control {
 
 struct ControlRequest {
@@ -60,7 +64,7 @@ class MailboxServer {
 
  private:
   void Loop();
-  void Reply(const ControlRequest& request, const Json& result);
+  void Reply(redis::Connection& conn, const ControlRequest& request, const Json& result);
 
   redis::Url broker_;
   std::string nodename_;
