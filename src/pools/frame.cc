@@ -1,5 +1,6 @@
 #include "pools/frame.h"
 
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -24,15 +25,16 @@ bool KnownType(char c) {
 
 }  // namespace
 
+std::array<char, kFrameHeaderSize> FrameHeader(FrameType type, size_t body_size) {
+  const auto n = static_cast<uint32_t>(body_size);
+  return {static_cast<char>(type), static_cast<char>((n >> 24) & 0xff),
+          static_cast<char>((n >> 16) & 0xff), static_cast<char>((n >> 8) & 0xff),
+          static_cast<char>(n & 0xff)};
+}
+
 std::string EncodeFrame(FrameType type, std::string_view body) {
-  std::string out;
-  out.reserve(kFrameHeaderSize + body.size());
-  out.push_back(static_cast<char>(type));
-  const auto n = static_cast<uint32_t>(body.size());
-  out.push_back(static_cast<char>((n >> 24) & 0xff));
-  out.push_back(static_cast<char>((n >> 16) & 0xff));
-  out.push_back(static_cast<char>((n >> 8) & 0xff));
-  out.push_back(static_cast<char>(n & 0xff));
+  const auto header = FrameHeader(type, body.size());
+  std::string out(header.data(), header.size());
   out.append(body);
   return out;
 }
@@ -101,10 +103,19 @@ bool FramePipe::Write(FrameType type, std::string_view body, std::string* error)
              std::to_string(kMaxFrameBody);
     return false;
   }
-  const std::string bytes = EncodeFrame(type, body);
+  // Header and body in one writev: the body (a job's args, a task's result) is not copied.
+  const auto header = FrameHeader(type, body.size());
+  const size_t total = header.size() + body.size();
   size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t n = ::write(write_fd_, bytes.data() + done, bytes.size() - done);
+  while (done < total) {
+    iovec parts[2];
+    int count = 0;
+    if (done < header.size()) {
+      parts[count++] = {const_cast<char*>(header.data()) + done, header.size() - done};
+    }
+    const size_t body_done = done > header.size() ? done - header.size() : 0;
+    parts[count++] = {const_cast<char*>(body.data()) + body_done, body.size() - body_done};
+    const ssize_t n = ::writev(write_fd_, parts, count);
     if (n >= 0) {
       done += static_cast<size_t>(n);
       continue;

@@ -11,6 +11,7 @@
 // thread when the fd is not ready.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -36,7 +37,9 @@ struct Frame {
 constexpr size_t kMaxFrameBody = 512u * 1024 * 1024;
 constexpr size_t kFrameHeaderSize = 5;
 
-/// The bytes of one frame.
+/// The 5 bytes before a frame's body.
+std::array<char, kFrameHeaderSize> FrameHeader(FrameType type, size_t body_size);
+/// The bytes of one frame (FramePipe::Write sends the header and body without joining them).
 std::string EncodeFrame(FrameType type, std::string_view body);
 
 /// Incremental decoder: Feed bytes as they arrive, take complete frames with Next.
