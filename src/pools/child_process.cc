@@ -67,10 +67,16 @@ ChildProcess::~ChildProcess() {
   if (from_child_ >= 0) close(from_child_);
   if (!reaped_) {
     Kill();
-    int status = 0;
-    while (waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
-    }
+    WaitBlocking();
   }
+}
+
+void ChildProcess::WaitBlocking() {
+  int status = 0;
+  while (waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+  }
+  reaped_ = true;
+  status_ = status;
 }
 
 void ChildProcess::CloseInput() {
@@ -101,11 +107,7 @@ int ChildProcess::Reap(double grace) {
   while (!TryReap()) {
     if (std::chrono::steady_clock::now() >= deadline) {
       Kill();
-      int status = 0;
-      while (waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
-      }
-      reaped_ = true;
-      status_ = status;
+      WaitBlocking();
       break;
     }
     green::SleepFor(pause);

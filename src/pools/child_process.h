@@ -37,6 +37,8 @@ class ChildProcess {
   int status() const { return status_; }  ///< raw wait status, once reaped
 
  private:
+  void WaitBlocking();  ///< waitpid without WNOHANG (after SIGKILL: the end is imminent)
+
   pid_t pid_ = -1;
   int to_child_ = -1;
   int from_child_ = -1;

@@ -98,16 +98,7 @@ void PreforkPool::StartChild(Slot& slot) {
     slot.process = std::make_unique<ChildProcess>(argv);
   } catch (const std::exception& e) {
     spdlog::error("Could not start {}: {}", ChildName(slot.index), e.what());
-    ++slot.failures;
-    ++starting_;
-    scheduler().Spawn(
-        [this, &slot] {
-          BackOff(slot);
-          --starting_;
-          StartChild(slot);
-          Notify();
-        },
-        ChildName(slot.index) + " restart");
+    RestartLater(slot);
     return;
   }
   slot.pipe = std::make_unique<FramePipe>(slot.process->from_child(), slot.process->to_child());
@@ -153,13 +144,21 @@ void PreforkPool::AwaitHello(Slot& slot) {
   slot.process.reset();
   PublishPids();
   Notify();
-  if (stopping_) return;
+  if (!stopping_) RestartLater(slot);
+}
+
+void PreforkPool::RestartLater(Slot& slot) {
   ++slot.failures;
   ++starting_;
-  BackOff(slot);
-  --starting_;
-  StartChild(slot);
   Notify();
+  scheduler().Spawn(
+      [this, &slot] {
+        BackOff(slot);
+        --starting_;
+        StartChild(slot);
+        Notify();
+      },
+      ChildName(slot.index) + " restart");
 }
 
 void PreforkPool::BackOff(const Slot& slot) {

@@ -52,6 +52,8 @@ class PreforkPool : public GreenPool {
 
   void StartChild(Slot& slot);
   void AwaitHello(Slot& slot);
+  /// A start of `slot` failed: count it and start again after BackOff, on a fiber of its own.
+  void RestartLater(Slot& slot);
   /// Waits before another start of `slot` after failures (cut short by a shutdown).
   void BackOff(const Slot& slot);
   Slot& Acquire();
