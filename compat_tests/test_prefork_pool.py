@@ -17,6 +17,7 @@ from pytest_cworker import queued_task_ids, stored_record
 from pytest_cworker.canvas import MIXED_ROUTE, result_of
 from pytest_cworker.plugin import RESULT_TIMEOUT, close_app, wait_unacked_empty
 from pytest_cworker.waiting import wait_until
+from pytest_cworker.worker import is_gone
 
 pytestmark = pytest.mark.cworker_only  # cworker's pool; the reference worker runs solo
 
@@ -257,7 +258,7 @@ def test_warm_shutdown_finishes_the_running_task(cworker, tasks, results):
     assert running.get(timeout=RESULT_TIMEOUT) == 2
     assert stored_record(results, running.id)["status"] == "SUCCESS"
     for pid in children:
-        assert not os.path.exists(f"/proc/{pid}") or _is_zombie(pid), f"child {pid} survived"
+        assert is_gone(pid), f"child {pid} survived"
 
 
 @pytest.mark.slow
@@ -271,11 +272,7 @@ def test_cold_shutdown_kills_children_and_restores_acks_late_work(cworker, tasks
     time.sleep(0.2)
     worker.send_signal(signal.SIGTERM)  # the second signal: cold
     assert worker.wait(timeout=10) == 1
-    wait_until(
-        lambda: all(not os.path.exists(f"/proc/{p}") or _is_zombie(p) for p in children),
-        5,
-        interval=0.05,
-    )
+    wait_until(lambda: all(is_gone(p) for p in children), 5, interval=0.05)
     assert running.id in queued_task_ids(broker, "celery"), "the running task was not restored"
     broker.delete("celery")
 
@@ -313,14 +310,6 @@ def test_the_articles_deployment_io_and_cpu_workers(cworker, redis_server, numbe
     assert cpu_log.count("Task tasks.cpu[") >= 16
     assert "tasks.get_number[" not in cpu_log
     assert "concurrency: 4 (prefork)" in cpu.stdout_text()
-
-
-def _is_zombie(pid):
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
-    except FileNotFoundError:
-        return True
 
 
 def test_child_output_does_not_corrupt_the_pipe(cworker, tasks):

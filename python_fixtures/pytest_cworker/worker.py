@@ -46,20 +46,34 @@ def _read(path):
         return ""
 
 
+def proc_stat(pid):
+    """The fields of /proc/<pid>/stat after "(comm)": state, ppid, pgrp, session, ...; None
+    once the process is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            return f.read().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return None
+
+
+def _processes():
+    """(pid, stat fields) of every process still there."""
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            fields = proc_stat(entry)
+            if fields is not None:
+                yield int(entry), fields
+
+
+def is_gone(pid):
+    """True once ``pid`` has exited (a zombie waiting for its parent counts as gone)."""
+    fields = proc_stat(pid)
+    return fields is None or fields[0] == "Z"
+
+
 def children_of(pid):
     """Pids whose parent is ``pid`` (zombies included), from /proc."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except (FileNotFoundError, ProcessLookupError, IndexError):
-            continue
-        if int(fields[1]) == pid:
-            found.append(int(entry))
-    return sorted(found)
+    return sorted(p for p, fields in _processes() if int(fields[1]) == pid)
 
 
 class CworkerHandle:
@@ -173,19 +187,11 @@ class CworkerHandle:
     def leftover_pids(self):
         """Processes still in the worker's session (it runs in its own): after it exited,
         a non-empty list means it left children behind."""
-        found = []
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit() or int(entry) == self.proc.pid:
-                continue
-            try:
-                with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-            except (FileNotFoundError, ProcessLookupError, IndexError):
-                continue
-            # fields after "(comm)": state ppid pgrp session ...
-            if int(fields[3]) == self.proc.pid and fields[0] != "Z":
-                found.append(int(entry))
-        return found
+        return [
+            p
+            for p, fields in _processes()
+            if p != self.proc.pid and int(fields[3]) == self.proc.pid and fields[0] != "Z"
+        ]
 
     def send_signal(self, sig):
         if self.is_alive():
