@@ -106,14 +106,21 @@ MailboxServer::MailboxServer(redis::Url broker, std::string nodename, Handler ha
       handler_(std::move(handler)),
       tick_clock_(std::move(tick_clock)) {}
 
+MailboxServer::~MailboxServer() { Stop(); }
+
 void MailboxServer::Start() {
-  std::thread([this] { Loop(); }).detach();
+  if (!thread_.joinable()) thread_ = std::thread([this] { Loop(); });
+}
+
+void MailboxServer::Stop() {
+  stop_.store(true);
+  if (thread_.joinable()) thread_.join();
 }
 
 void MailboxServer::Loop() {
   const std::string channel = MailboxChannel(broker_.db);
   int failures = 0;
-  for (;;) {
+  while (!stop_.load()) {
     try {
       redis::Connection sub(broker_, "control");
       redis::Connection replies(broker_, "control");  // sub can only listen once subscribed
@@ -125,7 +132,8 @@ void MailboxServer::Loop() {
       const redis::Reply ok = sub.Call({"PSUBSCRIBE", channel});
       if (ok.is_error()) throw std::runtime_error(std::string(ok.str()));
       failures = 0;
-      for (;;) {
+      while (!stop_.load()) {
+        if (!sub.WaitReadable(std::chrono::milliseconds(500))) continue;
         const redis::Reply msg = sub.ReadNext();
         if (!msg.is_array() || msg.size() < 4 || msg.at(0).str() != "pmessage") continue;
         std::string error;
@@ -148,7 +156,9 @@ void MailboxServer::Loop() {
     } catch (const std::exception& e) {
       // Redis went away: remote control is unavailable until it is back (tasks go on).
       if (failures++ == 0) spdlog::warn("Remote control unavailable: {}", e.what());
-      std::this_thread::sleep_for(std::chrono::milliseconds(std::min(5000, 250 * failures)));
+      for (int slept = 0; slept < std::min(5000, 250 * failures) && !stop_.load(); slept += 50) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
     }
   }
 }

@@ -58,9 +58,11 @@ class MailboxServer {
  public:
   MailboxServer(redis::Url broker, std::string nodename, Handler handler,
                 std::function<int64_t(int64_t received)> tick_clock);
-  /// Declares this node's pidbox queue binding and starts listening (a detached thread: it
-  /// blocks on the subscription and ends with the process).
+  ~MailboxServer();
+  /// Declares this node's pidbox queue binding and starts listening on a thread.
   void Start();
+  /// Stops listening and joins the thread (within half a second). Safe to repeat.
+  void Stop();
 
  private:
   void Loop();
@@ -70,6 +72,8 @@ class MailboxServer {
   std::string nodename_;
   Handler handler_;
   std::function<int64_t(int64_t)> tick_clock_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
 };
 
 }  // namespace cw::control

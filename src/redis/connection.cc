@@ -6,6 +6,7 @@
 #include <hiredis/hiredis.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -177,6 +178,13 @@ void Connection::AfterConnect() {
     const Reply id = Call({"CLIENT", "ID"});
     client_id_.store(id.is_integer() ? id.integer() : -1);
   }
+}
+
+bool Connection::WaitReadable(std::chrono::milliseconds timeout) {
+  if (ctx_ == nullptr) return true;  // the read that follows reports the problem
+  if (ctx_->reader != nullptr && ctx_->reader->pos < ctx_->reader->len) return true;  // buffered
+  pollfd p{ctx_->fd, POLLIN, 0};
+  return poll(&p, 1, static_cast<int>(timeout.count())) != 0;  // ready, error or hang-up
 }
 
 Reply Connection::ReadReply() {

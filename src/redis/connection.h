@@ -108,6 +108,9 @@ class Connection {
   /// Blocks for the next reply on a subscribed connection (pub/sub messages). Plain threads
   /// only. Throws ConnectionError when the connection is lost.
   Reply ReadNext() { return ReadReply(); }
+  /// Whether a reply can be read now or within `timeout` (sync connections): a subscriber polls
+  /// with this so it can stop, without a socket timeout that would break the connection.
+  bool WaitReadable(std::chrono::milliseconds timeout);
 
   /// Socket timeout for replies (blocking commands add their own timeout on top).
   void set_reply_timeout(std::chrono::milliseconds timeout);

@@ -66,14 +66,17 @@ Worker::Worker(WorkerOptions options)
       [this](int64_t received) { return events_->Tick(received); });
 }
 
-Worker::~Worker() = default;
+Worker::~Worker() {
+  mailbox_->Stop();  // its thread reads members declared after it, destroyed before it
+}
 
 Worker::TaskScope::TaskScope(const Worker& w)
     : applier(*w.applier_), continuations(&applier, w.backend_.get()) {}
 
 int Worker::Run() {
   pool_->Run([this] { Consume(); });
-  events_->Stop();  // worker-offline
+  mailbox_->Stop();  // before the state its commands read goes away
+  events_->Stop();   // worker-offline
   return 0;
 }
 
