@@ -56,9 +56,10 @@ fi
 say "demo: step 3/6: starting $WORKER_BIN"
 (
   cd "$RUN_DIR"
-  export CWORKER_PATH="$(dirname "$WORKER_BIN")/../lib"
-  exec "$WORKER_BIN" -A tasks -b "$CELERY_BROKER_URL" --result-backend "$CELERY_RESULT_BACKEND" \
-    -P prefork -c 2 -l INFO -n demo@%h >"$WORKER_OUT" 2>"$WORKER_LOG"
+  # The container's entrypoint too (docker/Dockerfile): one way to start a worker.
+  CWORKER_PATH="$(dirname "$WORKER_BIN")/../lib" CWORKER_BIN="$WORKER_BIN" \
+    CWORKER_POOL=prefork CWORKER_CONCURRENCY=2 CWORKER_HOSTNAME=demo@%h \
+    exec "$REPO_ROOT/scripts/start-worker.sh" >"$WORKER_OUT" 2>"$WORKER_LOG"
 ) &
 worker_pid=$!
 for _ in $(seq 1 1500); do  # up to ~30 s

@@ -3,19 +3,30 @@
 # Idempotent: checks each package with dpkg-query first and touches apt only if needed.
 #   scripts/install-deps.sh            install what is missing
 #   scripts/install-deps.sh --check    only report; exit 1 if something is missing
+#   scripts/install-deps.sh --build    only what building the worker needs (docker/Dockerfile)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
-PACKAGES=(
+BUILD_PACKAGES=(
   build-essential cmake ninja-build pkg-config
   libhiredis-dev rapidjson-dev libuv1-dev libboost-dev libboost-context-dev
-  libgtest-dev libgmock-dev libcli11-dev libspdlog-dev libfmt-dev
-  libcurl4-openssl-dev zlib1g-dev
+  libcli11-dev libspdlog-dev libfmt-dev
+  libcurl4-openssl-dev zlib1g-dev libmicrohttpd-dev
+)
+TEST_PACKAGES=(
+  libgtest-dev libgmock-dev
   redis-server python3-celery python3-redis python3-pytest python3-gevent
 )
+PACKAGES=("${BUILD_PACKAGES[@]}" "${TEST_PACKAGES[@]}")
 
 check_only=0
-[[ "${1:-}" == "--check" ]] && check_only=1
+for arg in "$@"; do
+  case "$arg" in
+    --check) check_only=1 ;;
+    --build) PACKAGES=("${BUILD_PACKAGES[@]}") ;;
+    *) die "unknown option $arg" ;;
+  esac
+done
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

@@ -60,6 +60,10 @@ struct TaskOptions {
   /// on its queue instead of storing WorkerLostError (Celery's reject_on_worker_lost; unset:
   /// the worker's task_reject_on_worker_lost).
   std::optional<bool> reject_on_worker_lost;
+  /// At most this many starts of this task per second/minute/hour on this worker: "10/s",
+  /// "100/m", "1000/h", or a bare number per second; empty = no limit (Celery's rate_limit).
+  /// Changed at run time by `celery control rate_limit`.
+  std::string rate_limit;
 };
 
 /// What the worker knows about the message being executed (Celery's `self.request`).
@@ -326,8 +330,8 @@ struct ModuleInfo {
   const char* module_name;
 };
 // Bumped whenever a struct a task library shares with the worker changes layout (2: TaskOptions
-// gained reject_on_worker_lost).
-inline constexpr int kAbiVersion = 2;
+// gained reject_on_worker_lost; 3: rate_limit).
+inline constexpr int kAbiVersion = 3;
 
 }  // namespace detail
 }  // namespace cw

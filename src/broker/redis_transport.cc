@@ -18,6 +18,7 @@
 #include <cw/protocol/task_message.h>
 #include <cworker/json.h>
 
+#include "green/waits.h"
 #include "util/uuid.h"
 
 namespace cw::broker {
@@ -54,6 +55,18 @@ void RedisTransport::Declare() {
       fetch_stop_);
 }
 
+void RedisTransport::SetQueues(std::vector<std::string> queues) {
+  std::vector<std::string> added;
+  for (const std::string& q : queues) {
+    if (std::find(queues_.begin(), queues_.end(), q) == queues_.end()) added.push_back(q);
+  }
+  queues_ = std::move(queues);
+  cycle_ = queues_;
+  for (const std::string& q : added) {
+    conn_.CallRetrying({"SADD", p::BindingKey(q), p::BindingRow(q, "", q)}, fetch_stop_);
+  }
+}
+
 std::vector<std::string> RedisTransport::BrpopKeys() const {
   std::vector<std::string> keys;
   for (int step : p::kPrioritySteps) {
@@ -63,6 +76,10 @@ std::vector<std::string> RedisTransport::BrpopKeys() const {
 }
 
 std::optional<Delivery> RedisTransport::Fetch(double timeout_s) {
+  if (queues_.empty()) {  // every queue cancelled: nothing to wait for but time
+    green::SleepFor(std::chrono::duration<double>(std::max(0.001, timeout_s)));
+    return std::nullopt;
+  }
   const std::vector<std::string> keys = BrpopKeys();
   std::vector<std::string_view> argv = {"BRPOP"};
   argv.insert(argv.end(), keys.begin(), keys.end());

@@ -35,6 +35,12 @@ class RedisTransport {
   const std::vector<std::string>& queues() const { return queues_; }
   const redis::Url& url() const { return conn_.url(); }
 
+  /// Consume from `queues` from the next Fetch on (add_consumer / cancel_consumer); binds the
+  /// new ones as Declare does. No queue at all: Fetch just waits its timeout.
+  void SetQueues(std::vector<std::string> queues);
+  /// Times the broker connections were made again after a loss.
+  int64_t reconnects() const { return conn_.reconnects() + fetch_conn_.reconnects(); }
+
   /// Connects and binds the queues as a kombu consumer declares them (SADD
   /// _kombu.binding.<q> "<q>\x06\x16\x06\x16<q>"). Retries until Redis answers.
   void Declare();

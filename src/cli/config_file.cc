@@ -125,6 +125,8 @@ ConfigFile ParseConfig(std::string_view text, const std::string& source) {
       c.worker_prefetch_multiplier = static_cast<int>(r.Count(key, v, std::nullopt));
     } else if (key == "worker_concurrency") {
       c.worker_concurrency = static_cast<int>(r.Count(key, v, 0));
+    } else if (key == "worker_state_db") {
+      c.worker_state_db = v.is_null() ? std::string() : r.String(key, v, /*allow_empty=*/true);
     } else if (key == "worker_send_task_events") {
       c.worker_send_task_events = r.Bool(key, v);
     } else if (key == "task_reject_on_worker_lost") {

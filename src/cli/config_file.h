@@ -42,6 +42,7 @@ struct ConfigFile {
   std::optional<size_t> worker_eta_task_limit;  ///< null in the file (no limit) -> 0
   std::optional<bool> task_reject_on_worker_lost;
   std::optional<bool> worker_send_task_events;
+  std::optional<std::string> worker_state_db;
   std::optional<int> worker_max_tasks_per_child;       ///< null in the file (never) -> 0
   std::optional<int64_t> worker_max_memory_per_child;  ///< KiB; null in the file (never) -> 0
   /// One line per ignored key ("config.json: ignoring unknown setting 'task_queuez'").

@@ -106,6 +106,8 @@ int Main(int argc, char** argv) {
   options.reject_on_worker_lost = cli.reject_on_worker_lost;
   options.task_events = cli.task_events;
   options.heartbeat = !cli.without_heartbeat;
+  options.statedb = cli.statedb;
+  options.http = cli.http;
   options.version = CWORKER_VERSION;
   options.max_tasks_per_child = cli.max_tasks_per_child;
   options.max_memory_per_child_kib = cli.max_memory_per_child;

@@ -12,6 +12,8 @@
 
 #include <cworker/io.h>
 
+#include "monitoring/http_listener.h"
+
 #include "cli/config_file.h"
 #include "pools/prefork_child.h"
 #include "util/log.h"
@@ -46,6 +48,7 @@ void ApplyConfig(const ConfigFile& file, const CLI::App& app, CliOptions* out) {
   if (file.task_track_started && unset("--track-started")) {
     out->track_started = *file.task_track_started;
   }
+  if (file.worker_state_db && unset("--statedb")) out->statedb = *file.worker_state_db;
   if (file.worker_send_task_events && unset("--task-events")) {
     out->task_events = *file.worker_send_task_events;
   }
@@ -172,6 +175,22 @@ bool ParseCommandLine(int argc, char** argv, CliOptions* out, int* exit_code) {
                  "KiB after a task (0: never)")
       ->type_name("KIB")
       ->check(CLI::NonNegativeNumber);
+  app.add_option("-S,--statedb", out->statedb,
+                 "worker_state_db: keep revoked task ids in this file, so a restarted worker "
+                 "still honours them (a JSON file; Celery's is a Python shelve)")
+      ->type_name("FILE");
+  app.add_option("--http", out->http,
+                 "serve /healthz and /metrics (Prometheus text) on this address, from a thread "
+                 "of its own; port 0 picks a free one")
+      ->type_name("HOST:PORT")
+      ->check([](const std::string& v) {
+        try {
+          monitoring::HttpListener::ParseAddress(v);
+          return std::string();
+        } catch (const std::invalid_argument& e) {
+          return std::string(e.what());
+        }
+      });
   app.add_option(pools::kChildFlag, out->pool_child)->group("");  // internal: prefork child
   app.add_option("--time-limit", out->time_limit,
                  "task_time_limit: seconds before a task is ended (TimeLimitExceeded); prefork: "

@@ -43,6 +43,8 @@ struct CliOptions {
   bool without_mingle = false;         ///< accepted; cworker does not mingle
   int max_tasks_per_child = 0;         ///< prefork: --max-tasks-per-child (0: never)
   int64_t max_memory_per_child = 0;    ///< prefork: --max-memory-per-child, KiB (0: never)
+  std::string statedb;  ///< --statedb / worker_state_db: revoked ids kept across restarts
+  std::string http;     ///< --http HOST:PORT: /healthz and /metrics
   int pool_child = 0;  ///< internal: > 0 when started as prefork child number N
   std::string config;  ///< --config FILE; empty: none
   /// Lines to log as warnings once logging is set up (ignored keys of the config file).

@@ -36,6 +36,8 @@ struct Outcome {
   /// kFailure: the process running the call died (prefork: WorkerLostError); the message may
   /// be requeued instead (task_reject_on_worker_lost).
   bool worker_lost = false;
+  /// The call was ended by `revoke(terminate=True)`: the signal sent (Celery's Terminated).
+  std::optional<int> terminated;
 };
 
 /// Calls `task` with the request's args (JSON array) and kwargs (JSON object). An exception

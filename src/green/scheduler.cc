@@ -219,6 +219,25 @@ Scheduler::Scheduler(size_t stack_size) : stack_size_(stack_size) {
   if (uv_loop_init(&loop_) != 0) throw std::runtime_error("uv_loop_init failed");
   uv_idle_init(&loop_, &idle_);
   idle_.data = this;
+  uv_async_init(&loop_, &posted_async_, [](uv_async_t* async) {
+    auto* self = static_cast<Scheduler*>(async->data);
+    std::vector<std::function<void()>> posted;
+    {
+      std::lock_guard lock(self->posted_mutex_);
+      posted.swap(self->posted_);
+    }
+    for (auto& fn : posted) fn();
+  });
+  posted_async_.data = this;
+  uv_unref(reinterpret_cast<uv_handle_t*>(&posted_async_));
+}
+
+void Scheduler::Post(std::function<void()> fn) {
+  {
+    std::lock_guard lock(posted_mutex_);
+    posted_.push_back(std::move(fn));
+  }
+  uv_async_send(&posted_async_);
 }
 
 Scheduler::~Scheduler() {

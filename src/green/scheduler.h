@@ -6,7 +6,8 @@
 // queue and the loop resumes ready fibers from its own context, so nothing re-enters libuv,
 // hiredis or libcurl from inside their callbacks.
 //
-// Everything here is single-threaded except Scheduler::RunningSince (for a watchdog thread).
+// Everything here is single-threaded except Scheduler::RunningSince (for a watchdog thread) and
+// Scheduler::Post (for remote control on the mailbox thread).
 // The wait primitives (waits.h) work outside a scheduler too: they then block the thread, so the
 // same task code runs in the solo pool.
 #pragma once
@@ -21,6 +22,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "green/fiber.h"
 
@@ -61,6 +63,10 @@ class Scheduler {
   /// Forgets a pending interrupt and a cancellation (the limited call is over).
   void ClearInterrupt(Fiber* fiber);
 
+  /// Thread-safe: runs `fn` on the loop's thread at its next turn (not in a fiber: it may Spawn,
+  /// Wake or Interrupt, never wait). Dropped if the loop never turns again.
+  void Post(std::function<void()> fn);
+
   /// `on_blocked(fiber, seconds)` runs when a fiber kept the loop for longer than `threshold`
   /// between two yields (it is called after the fiber finally yielded).
   void set_block_monitor(std::chrono::duration<double> threshold,
@@ -89,6 +95,9 @@ class Scheduler {
 
   uv_loop_t loop_{};
   uv_idle_t idle_{};  ///< active while fibers are ready: the loop then polls without blocking
+  uv_async_t posted_async_{};  ///< wakes the loop for Post(); unreferenced (never keeps it alive)
+  std::mutex posted_mutex_;
+  std::vector<std::function<void()>> posted_;
   size_t stack_size_;
   std::deque<Fiber*> ready_;
   Fiber* running_ = nullptr;

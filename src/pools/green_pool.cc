@@ -19,7 +19,7 @@ std::string Seconds(double s) { return fmt::format("{:g}", s); }
 }  // namespace
 
 GreenPool::GreenPool(const PoolOptions& options)
-    : options_(options), scheduler_(options.stack_size) {}
+    : options_(options), scheduler_(options.stack_size), concurrency_(options.concurrency) {}
 
 GreenPool::~GreenPool() {
   stop_watchdog_.store(true);
@@ -54,9 +54,9 @@ void GreenPool::Run(const std::function<void()>& consumer) {
 
 void GreenPool::WaitForSlot() {
   green::Fiber* self = green::CurrentFiber();
-  while (running_ >= static_cast<size_t>(options_.concurrency)) {
+  while (running_ >= static_cast<size_t>(concurrency_.load())) {
     slot_waiters_.push_back(self);
-    green::WaitFor([this] { return running_ < static_cast<size_t>(options_.concurrency); });
+    green::WaitFor([this] { return running_ < static_cast<size_t>(concurrency_.load()); });
     std::erase(slot_waiters_, self);
   }
 }
@@ -110,16 +110,52 @@ exec::Outcome GreenPool::Call(const TaskDescriptor& task, const RequestInfo& req
     });
   }
   if (on_start) on_start(getpid());
+  if (self != nullptr) calls_[request.id] = self;
   exec::Outcome out = exec::Execute(task, request, args, kwargs, sender);
+  calls_.erase(request.id);
   soft_timer.reset();
   hard_timer.reset();
   if (self != nullptr) scheduler_.ClearInterrupt(self);
-  if (hard_hit) {
+  if (auto t = terminated_.find(request.id); t != terminated_.end()) {
+    // Cancelled by revoke(terminate=True); a call that finished before its next yield point
+    // keeps its own outcome.
+    if (out.kind == exec::OutcomeKind::kFailure) out.terminated = t->second;
+    terminated_.erase(t);
+  } else if (hard_hit) {
     const double runtime = out.runtime_s;
     out = TimeLimitExceededOutcome(*limits.hard);
     out.runtime_s = runtime;
   }
   return out;
+}
+
+void GreenPool::TerminateTask(const std::string& id, int signum) {
+  scheduler_.Post([this, id, signum] {
+    auto call = calls_.find(id);
+    if (call == calls_.end()) return;  // finished meanwhile
+    terminated_[id] = signum;
+    scheduler_.Cancel(call->second);
+  });
+}
+
+bool GreenPool::ChangeConcurrency(int delta, std::string* why) {
+  int now = concurrency_.load();
+  do {
+    if (now + delta < 1) {
+      *why = "cannot shrink the pool below 1 (it has " + std::to_string(now) + ")";
+      return false;
+    }
+  } while (!concurrency_.compare_exchange_weak(now, now + delta));
+  scheduler_.Post([this] {  // a grown pool lets the waiting consumer go on
+    for (green::Fiber* f : slot_waiters_) green::Wake(f);
+  });
+  return true;
+}
+
+std::optional<std::string> GreenPool::Resize(int delta) {
+  std::string why;
+  if (!ChangeConcurrency(delta, &why)) return why;
+  return std::nullopt;
 }
 
 void GreenPool::Watchdog() {

@@ -9,6 +9,8 @@
 #pragma once
 
 #include <atomic>
+#include <map>
+#include <string>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -32,18 +34,30 @@ class GreenPool : public Pool {
                      const Json& kwargs, Sender* sender,
                      const Limits& limits, const StartHook& on_start) override;
 
+  int concurrency() const override { return concurrency_.load(); }
+  bool can_terminate() const override { return true; }
+  void TerminateTask(const std::string& id, int signum) override;
+  std::optional<std::string> Resize(int delta) override;
+
   /// Tasks running now.
   size_t running() const { return running_; }
 
  protected:
   green::Scheduler& scheduler() { return scheduler_; }
+  /// Changes -c (thread-safe); false, with `why`, below one.
+  bool ChangeConcurrency(int delta, std::string* why);
 
  private:
   void Watchdog();
 
   PoolOptions options_;
   green::Scheduler scheduler_;
+  std::atomic<int> concurrency_;
   size_t running_ = 0;
+  // Task id -> the fiber running its call, and the calls revoke(terminate=True) ended (loop
+  // thread only).
+  std::map<std::string, green::Fiber*> calls_;
+  std::map<std::string, int> terminated_;
   std::vector<green::Fiber*> slot_waiters_;
   green::Fiber* drain_waiter_ = nullptr;
   std::atomic<bool> stop_watchdog_{false};

@@ -58,6 +58,19 @@ class Pool {
   virtual void Drain() = 0;
   /// Cold shutdown, from any thread: end running calls at once (prefork kills its children).
   virtual void Terminate() {}
+
+  // Remote control, from the mailbox thread (all thread-safe).
+  /// Calls at once: -c, as changed by Resize.
+  virtual int concurrency() const = 0;
+  /// Whether TerminateTask can end a running call (revoke with terminate=True).
+  virtual bool can_terminate() const { return false; }
+  /// Ends the running call of task `id`: prefork sends `signum` to the child running it, green
+  /// cancels it at its next yield point. That call's Outcome then carries `terminated`.
+  virtual void TerminateTask(const std::string& /*id*/, int /*signum*/) {}
+  /// pool_grow (delta > 0) / pool_shrink (delta < 0). Returns why not when the pool cannot.
+  virtual std::optional<std::string> Resize(int /*delta*/) {
+    return "the " + name() + " pool cannot grow or shrink";
+  }
   /// Executes a task's call under `limits`. A soft limit raises SoftTimeLimitExceeded in the
   /// task; a hard limit ends it with TimeLimitExceeded, as far as the pool can enforce them.
   /// `on_start(pid)`, when given, is called as the call starts, with the pid of the process

@@ -41,21 +41,23 @@ PreforkPool::PreforkPool(const PoolOptions& options)
         parent.blocking_threshold = 0;  // tasks never run on the parent's loop
         return parent;
       }()),
-      options_(options),
-      slots_(static_cast<size_t>(std::max(1, options.concurrency))) {
-  for (size_t i = 0; i < slots_.size(); ++i) slots_[i].index = static_cast<int>(i + 1);
+      options_(options) {
+  for (int i = 0; i < std::max(1, options.concurrency); ++i) {
+    slots_.push_back(std::make_unique<Slot>());
+    slots_.back()->index = i + 1;
+  }
 }
 
 PreforkPool::~PreforkPool() = default;
 
 void PreforkPool::Run(const std::function<void()>& consumer) {
   GreenPool::Run([&] {
-    for (Slot& slot : slots_) StartChild(slot);
+    for (auto& slot : slots_) StartChild(*slot);
     // As Celery: the worker is ready once its pool is (each child ready, or failed to start and
     // backing off, so a task library that cannot load does not hang the start-up forever).
     WaitUntil([this] {
       return std::all_of(slots_.begin(), slots_.end(),
-                         [](const Slot& s) { return s.ready || s.failures > 0; });
+                         [](const auto& s) { return s->ready || s->failures > 0; });
     });
     consumer();
     StopChildren();
@@ -65,8 +67,8 @@ void PreforkPool::Run(const std::function<void()>& consumer) {
 void PreforkPool::PublishPids() {
   std::lock_guard lock(pids_mutex_);
   pids_.clear();
-  for (const Slot& slot : slots_) {
-    if (slot.process) pids_.push_back(slot.process->pid());
+  for (const auto& slot : slots_) {
+    if (slot->process) pids_.push_back(slot->process->pid());
   }
 }
 
@@ -90,7 +92,7 @@ void PreforkPool::WaitUntil(const std::function<bool()>& done) {
 }
 
 void PreforkPool::StartChild(Slot& slot) {
-  if (stopping_ || terminated_.load()) return;
+  if (stopping_ || terminated_.load() || slot.closed) return;
   std::vector<std::string> argv = options_.child_command;
   argv.push_back(kChildFlag);
   argv.push_back(std::to_string(slot.index));
@@ -125,6 +127,10 @@ void PreforkPool::AwaitHello(Slot& slot) {
   --starting_;
   if (status == ReadStatus::kFrame && frame.type == FrameType::kHello) {
     slot.failures = 0;
+    if (slot.closed) {  // pool_shrink while it started
+      Retire(slot, false);
+      return;
+    }
     slot.ready = true;
     spdlog::debug("{} pid:{} ready", ChildName(slot.index), process->pid());
     Notify();
@@ -172,9 +178,9 @@ void PreforkPool::BackOff(const Slot& slot) {
 PreforkPool::Slot& PreforkPool::Acquire() {
   Slot* found = nullptr;
   WaitUntil([&] {
-    for (Slot& slot : slots_) {
-      if (slot.ready) {
-        found = &slot;
+    for (auto& slot : slots_) {
+      if (slot->ready && !slot->closed) {
+        found = slot.get();
         return true;
       }
     }
@@ -190,6 +196,7 @@ void PreforkPool::Retire(Slot& slot, bool kill) {
   slot.ready = false;
   if (kill) process->Kill();
   process->CloseInput();  // a healthy child finishes and exits on EOF
+  PublishPids();  // before its pid can be reused: cold shutdown kills what is listed
   ++retiring_;
   scheduler().Spawn(
       [this, process, pipe] {
@@ -248,6 +255,12 @@ exec::Outcome PreforkPool::Call(const TaskDescriptor& /*task*/, const RequestInf
   }
   const int64_t job_number = jobs_++;
   ChildProcess* process = slot->process.get();
+  slot->task_id = request.id;
+  slot->terminate_signal.reset();
+  struct Unassign {  // whatever happens below, the slot no longer runs this task
+    Slot* slot;
+    ~Unassign() { slot->task_id.clear(); }
+  } unassign{slot};
   if (on_start) on_start(process->pid());
 
   bool hard_hit = false;
@@ -277,7 +290,7 @@ exec::Outcome PreforkPool::Call(const TaskDescriptor& /*task*/, const RequestInf
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (result) {
     ++slot->tasks;
-    bool recycle = hard_hit;  // killed just after it answered
+    bool recycle = hard_hit || slot->terminate_signal.has_value() || slot->closed;
     if (options_.max_tasks_per_child > 0 && slot->tasks >= options_.max_tasks_per_child) {
       spdlog::debug("{} pid:{} exiting after {} tasks", ChildName(slot->index), process->pid(),
                     slot->tasks);
@@ -309,9 +322,14 @@ exec::Outcome PreforkPool::Call(const TaskDescriptor& /*task*/, const RequestInf
   spdlog::error("Process '{}' pid:{} exited with '{}'", ChildName(slot->index), process->pid(),
                 HumanStatus(wait_status));
   spdlog::debug("{} lost: {}", ChildName(slot->index), why);
+  const std::optional<int> terminated = slot->terminate_signal;
   Retire(*slot, false);
   exec::Outcome out;
-  if (hard_hit) {
+  if (terminated) {
+    out = exec::FailureOutcome("billiard.exceptions", "Terminated",
+                               Json::MakeArray({static_cast<int64_t>(*terminated)}), false);
+    out.terminated = terminated;
+  } else if (hard_hit) {
     out = TimeLimitExceededOutcome(*limits.hard);
   } else {
     out = exec::FailureOutcome(
@@ -328,16 +346,77 @@ exec::Outcome PreforkPool::Call(const TaskDescriptor& /*task*/, const RequestInf
 void PreforkPool::StopChildren() {
   stopping_ = true;
   Notify();
-  for (Slot& slot : slots_) {
-    if (slot.process) slot.process->CloseInput();
+  for (auto& slot : slots_) {
+    if (slot->process) slot->process->CloseInput();
   }
   // Children exit on EOF; those still starting say hello first, then see it.
   WaitUntil([this] { return starting_ == 0 && retiring_ == 0; });
-  for (Slot& slot : slots_) {
-    if (!slot.process) continue;
-    slot.process->Reap(kReapGrace);
-    slot.pipe.reset();
-    slot.process.reset();
+  for (auto& slot : slots_) {
+    if (!slot->process) continue;
+    slot->process->Reap(kReapGrace);
+    slot->pipe.reset();
+    slot->process.reset();
+  }
+  PublishPids();
+}
+
+void PreforkPool::TerminateTask(const std::string& id, int signum) {
+  scheduler().Post([this, id, signum] {
+    for (auto& slot : slots_) {
+      if (slot->task_id != id || !slot->process) continue;
+      slot->terminate_signal = signum;
+      ::kill(slot->process->pid(), signum);
+    }
+  });
+}
+
+std::optional<std::string> PreforkPool::Resize(int delta) {
+  std::string why;
+  if (!ChangeConcurrency(delta, &why)) return why;
+  scheduler().Post([this, delta] { delta > 0 ? Grow(delta) : Shrink(-delta); });
+  return std::nullopt;
+}
+
+void PreforkPool::Grow(int n) {
+  // A slot being shrunk is kept first, then a closed one is reused, then one is added.
+  for (auto& slot : slots_) {
+    if (n > 0 && slot->closed && slot->process) {
+      slot->closed = false;
+      --n;
+    }
+  }
+  for (auto& slot : slots_) {
+    if (n > 0 && slot->closed && !slot->process) {
+      slot->closed = false;
+      slot->failures = 0;
+      StartChild(*slot);
+      --n;
+    }
+  }
+  for (; n > 0; --n) {
+    slots_.push_back(std::make_unique<Slot>());
+    slots_.back()->index = static_cast<int>(slots_.size());
+    StartChild(*slots_.back());
+  }
+  Notify();
+}
+
+void PreforkPool::Shrink(int n) {
+  // Idle children go first, then those starting, then busy ones (after their task).
+  for (int pass = 0; pass < 3 && n > 0; ++pass) {
+    for (auto& slot : slots_) {
+      if (n == 0) break;
+      if (slot->closed) continue;
+      const bool idle = slot->ready;
+      const bool busy = !slot->task_id.empty();
+      if ((pass == 0 && !idle) || (pass == 1 && (idle || busy)) || (pass == 2 && !busy)) continue;
+      slot->closed = true;
+      --n;
+      if (idle) {
+        slot->ready = false;
+        Retire(*slot, false);
+      }
+    }
   }
   PublishPids();
 }

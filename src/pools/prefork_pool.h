@@ -38,15 +38,22 @@ class PreforkPool : public GreenPool {
                      const Json& kwargs, Sender* sender,
                      const Limits& limits, const StartHook& on_start) override;
   void Terminate() override;
+  void TerminateTask(const std::string& id, int signum) override;
+  std::optional<std::string> Resize(int delta) override;
 
  private:
+  // Slots are never freed while the pool lives (fibers hold references to them): pool_shrink
+  // closes one, pool_grow opens a closed one again or adds one.
   struct Slot {
     int index = 0;  ///< ForkPoolWorker-<index>, 1-based as in Celery
     std::unique_ptr<ChildProcess> process;
     std::unique_ptr<FramePipe> pipe;
-    bool ready = false;  ///< said hello and is not running a job
-    int tasks = 0;       ///< jobs done by this process
-    int failures = 0;    ///< failed starts in a row (backoff)
+    bool ready = false;   ///< said hello and is not running a job
+    bool closed = false;  ///< pool_shrink: its child goes once idle and is not replaced
+    int tasks = 0;        ///< jobs done by this process
+    int failures = 0;     ///< failed starts in a row (backoff)
+    std::string task_id;  ///< the task whose job it runs now
+    std::optional<int> terminate_signal;  ///< revoke(terminate=True) sent this signal
   };
   enum class Answer { kResult, kLost };
 
@@ -63,13 +70,15 @@ class PreforkPool : public GreenPool {
   /// on a fiber of its own and a new child takes the slot.
   void Retire(Slot& slot, bool kill);
   void StopChildren();
+  void Grow(int n);
+  void Shrink(int n);
   void PublishPids();
   /// Every fiber parked in WaitUntil re-checks its condition.
   void Notify();
   void WaitUntil(const std::function<bool()>& done);
 
   PoolOptions options_;
-  std::vector<Slot> slots_;
+  std::vector<std::unique_ptr<Slot>> slots_;
   std::vector<green::Fiber*> waiters_;
   bool stopping_ = false;
   std::atomic<bool> terminated_{false};  ///< cold shutdown: children are being killed

@@ -12,6 +12,7 @@ class SoloPool : public Pool {
   void WaitForSlot() override {}
   void Start(std::function<void()> job, const std::string& /*label*/) override { job(); }
   void Drain() override {}
+  int concurrency() const override { return 1; }
   /// Time limits cannot be enforced on the only thread there is: like Celery's solo pool, the
   /// call runs without them (a warning says so once).
   exec::Outcome Call(const TaskDescriptor& task, const RequestInfo& request, const Json& args,

@@ -174,6 +174,8 @@ void Connection::AfterConnect() {
     }
   }
   if (url_.db != 0) check(Call({"SELECT", std::to_string(url_.db)}), "SELECT");
+  if (connected_before_) reconnects_.fetch_add(1);
+  connected_before_ = true;
   if (track_client_id_) {
     const Reply id = Call({"CLIENT", "ID"});
     client_id_.store(id.is_integer() ? id.integer() : -1);

@@ -17,6 +17,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -105,6 +106,9 @@ class Connection {
   void track_client_id() { track_client_id_ = true; }
   long long client_id() const { return client_id_.load(); }
 
+  /// Connections made again after this one had been connected once (lost, then back).
+  int64_t reconnects() const { return reconnects_.load(); }
+
   /// Blocks for the next reply on a subscribed connection (pub/sub messages). Plain threads
   /// only. Throws ConnectionError when the connection is lost.
   Reply ReadNext() { return ReadReply(); }
@@ -135,6 +139,8 @@ class Connection {
   std::chrono::milliseconds reply_timeout_{10000};
   bool track_client_id_ = false;
   std::atomic<long long> client_id_{-1};
+  bool connected_before_ = false;
+  std::atomic<int64_t> reconnects_{0};
 };
 
 template <class Fn>

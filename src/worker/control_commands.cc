@@ -1,8 +1,13 @@
 // Remote control: what the worker answers to `celery inspect ...` / `celery control ...`
 // (control/mailbox.h carries the requests and replies). Runs on the mailbox thread, so it
 // only touches state under control_mutex_ or atomics.
+#include <signal.h>
 #include <sys/resource.h>
 #include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <map>
 
 #include <spdlog/spdlog.h>
 
@@ -32,6 +37,30 @@ std::string Joined(const std::vector<std::string>& ids) {
   std::string out;
   for (const std::string& id : ids) out += (out.empty() ? "" : ", ") + id;
   return out;
+}
+
+Json Nok(const std::string& text) { return Json::MakeObject({{"error", text}}); }
+
+// The signal revoke(terminate=True, signal=...) names: "TERM", "SIGKILL", "9"; default TERM.
+std::optional<int> SignalNumber(const Json& arg) {
+  if (arg.is_null()) return SIGTERM;
+  if (arg.is_int()) return static_cast<int>(arg.as_int());
+  if (!arg.is_string()) return std::nullopt;
+  std::string name = arg.as_string();
+  if (!name.empty() && std::all_of(name.begin(), name.end(), ::isdigit)) return std::stoi(name);
+  for (char& c : name) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  if (name.rfind("SIG", 0) == 0) name = name.substr(3);
+  static const std::map<std::string, int> kNames = {
+      {"TERM", SIGTERM}, {"KILL", SIGKILL}, {"INT", SIGINT},   {"QUIT", SIGQUIT},
+      {"HUP", SIGHUP},   {"USR1", SIGUSR1}, {"USR2", SIGUSR2}, {"ABRT", SIGABRT}};
+  auto it = kNames.find(name);
+  return it == kNames.end() ? std::nullopt : std::optional<int>(it->second);
+}
+
+std::optional<double> OptionalSeconds(const Json* arg) {
+  if (arg == nullptr || !arg->is_number()) return std::nullopt;
+  const double s = arg->as_double();
+  return s > 0 ? std::optional<double>(s) : std::nullopt;
 }
 
 Json QueueInfo(const std::string& name) {
@@ -98,7 +127,126 @@ Json Worker::RequestInfoJson(const p::TaskMessage& msg, double time_start) const
 
 bool Worker::IsRevoked(const std::string& id) const {
   std::lock_guard lock(control_mutex_);
-  return revoked_.contains(id);
+  return revoked_.Contains(id);
+}
+
+void Worker::SaveRevoked() {
+  if (options_.statedb.empty()) return;
+  try {
+    revoked_.Save(options_.statedb);
+  } catch (const std::exception& e) {
+    spdlog::error("Could not save revoked ids to the state db: {}", e.what());
+  }
+}
+
+// Celery's revoke: every id joins the revoked set (a task not started yet is discarded when
+// it comes); with terminate, running ones are ended where the pool can (prefork: the signal
+// to its child; green: cancelled at the next yield point) and stored REVOKED ("terminated").
+Json Worker::Revoke(const Json& args, bool terminate) {
+  const std::vector<std::string> ids = TaskIds(args.Find("task_id") ? args.At("task_id") : Json());
+  std::vector<std::string> terminated;
+  {
+    std::lock_guard lock(control_mutex_);
+    for (const std::string& id : ids) revoked_.Add(id);
+    SaveRevoked();
+    if (terminate) {
+      for (const std::string& id : ids) {
+        if (active_requests_.contains(id)) terminated.push_back(id);
+      }
+    }
+  }
+  if (!terminate) {
+    spdlog::info("Tasks flagged as revoked: {}", Joined(ids));
+    return Ok("tasks " + Joined(ids) + " flagged as revoked");
+  }
+  const std::optional<int> signum = SignalNumber(args.Find("signal") ? args.At("signal") : Json());
+  if (!signum) return Nok("unknown signal " + args.At("signal").Dump());
+  if (!pool_->can_terminate()) {
+    if (!terminated.empty()) {
+      spdlog::warn("Cannot terminate {}: the {} pool runs tasks on the worker's own thread",
+                   Joined(terminated), pool_->name());
+    }
+    return Ok("terminate: tasks unknown");
+  }
+  if (terminated.empty()) return Ok("terminate: tasks unknown");
+  for (const std::string& id : terminated) {
+    spdlog::info("Terminating {} ({})", id, *signum);
+    pool_->TerminateTask(id, *signum);
+  }
+  return Ok("terminate: " + Joined(terminated));
+}
+
+// add_consumer / cancel_consumer: the consumer switches queues before its next fetch (at most
+// a second later), as Celery's call_soon does.
+Json Worker::ChangeQueues(const std::string& method, const Json& args) {
+  const Json* queue = args.Find("queue");
+  if (queue == nullptr || !queue->is_string() || queue->as_string().empty()) {
+    return Nok("a queue name is required");
+  }
+  const std::string& q = queue->as_string();
+  std::lock_guard lock(control_mutex_);
+  const auto it = std::find(queues_.begin(), queues_.end(), q);
+  if (method == "add_consumer") {
+    if (it == queues_.end()) {
+      queues_.push_back(q);
+      queues_changed_.store(true);
+      spdlog::info("Started consuming from {}", q);
+    }
+    return Ok("add consumer " + q);
+  }
+  if (it != queues_.end()) {
+    queues_.erase(it);
+    queues_changed_.store(true);
+    spdlog::info("Cancelled consuming from {}", q);
+  }
+  return Ok("no longer consuming from " + q);
+}
+
+Json Worker::SetRateLimit(const Json& args) {
+  const Json* name = args.Find("task_name");
+  const Json* rate = args.Find("rate_limit");
+  std::string text;
+  if (rate != nullptr && rate->is_string()) text = rate->as_string();
+  if (rate != nullptr && rate->is_number()) text = fmt::format("{}", rate->as_double());
+  std::string error;
+  const std::optional<double> per_second = ParseRate(text, &error);
+  if (!per_second) return Nok("Invalid rate limit string: ValueError(" + p::PyRepr(Json(error)) + ")");
+  const std::string task = name != nullptr && name->is_string() ? name->as_string() : "";
+  if (Registry::Global().Find(task) == nullptr) {
+    spdlog::error("Rate limit attempt for unknown task {}", task);
+    return Nok("unknown task");
+  }
+  {
+    std::lock_guard lock(control_mutex_);
+    rate_overrides_[task] = *per_second;
+    rate_resets_.insert(task);
+  }
+  if (*per_second == 0) {
+    spdlog::info("Rate limits disabled for tasks of type {}", task);
+    return Ok("rate limit disabled successfully");
+  }
+  spdlog::info("New rate limit for tasks of type {}: {}.", task, text);
+  return Ok("new rate limit set successfully");
+}
+
+Json Worker::SetTimeLimit(const Json& args) {
+  const Json* name = args.Find("task_name");
+  const std::string task = name != nullptr && name->is_string() ? name->as_string() : "";
+  if (Registry::Global().Find(task) == nullptr) {
+    spdlog::error("Change time limit attempt for unknown task {}", task);
+    return Nok("unknown task");
+  }
+  const pools::Limits limits{OptionalSeconds(args.Find("hard")), OptionalSeconds(args.Find("soft"))};
+  {
+    std::lock_guard lock(control_mutex_);
+    limit_overrides_[task] = limits;
+  }
+  auto shown = [](const std::optional<double>& s) {
+    return s ? p::PyFloatRepr(*s) : std::string("None");
+  };
+  spdlog::info("New time limits for tasks of type {}: soft={} hard={}", task, shown(limits.soft),
+               shown(limits.hard));
+  return Ok("time limits set successfully");
 }
 
 std::optional<Json> Worker::HandleControl(const control::ControlRequest& r) {
@@ -129,8 +277,9 @@ std::optional<Json> Worker::HandleControl(const control::ControlRequest& r) {
     return names;
   }
   if (m == "active_queues") {
+    std::lock_guard lock(control_mutex_);
     Json queues = Json::Array{};
-    for (const std::string& q : options_.queues) queues.Push(QueueInfo(q));
+    for (const std::string& q : queues_) queues.Push(QueueInfo(q));
     return queues;
   }
   if (m == "active" || m == "reserved" || m == "scheduled" || m == "revoked") {
@@ -141,25 +290,37 @@ std::optional<Json> Worker::HandleControl(const control::ControlRequest& r) {
     } else if (m == "scheduled") {
       for (const auto& [id, info] : scheduled_requests_) list.Push(info);
     } else if (m == "revoked") {
-      for (const std::string& id : revoked_) list.Push(id);
+      for (const std::string& id : revoked_.Ids()) list.Push(id);
+    } else {
+      // reserved: cworker takes a message only when it can start it, so only tasks waiting
+      // for their rate limit wait here.
+      for (const auto& [id, info] : reserved_requests_) list.Push(info);
     }
-    // reserved: cworker takes a message only when it can start it, so nothing waits here.
     return list;
   }
   if (m == "revoke" || m == "terminate") {
-    const std::vector<std::string> ids = TaskIds(args.Find("task_id") ? args.At("task_id") : Json());
-    {
-      std::lock_guard lock(control_mutex_);
-      revoked_.insert(ids.begin(), ids.end());
-    }
     const Json* terminate = args.Find("terminate");
-    if (m == "terminate" || (terminate != nullptr && terminate->is_bool() && terminate->as_bool())) {
-      // Ending a running task by signal needs a process per task: not yet (see docs).
-      return Ok("terminate: tasks unknown");
-    }
-    spdlog::info("Tasks flagged as revoked: {}", Joined(ids));
-    return Ok("tasks " + Joined(ids) + " flagged as revoked");
+    return Revoke(args, m == "terminate" || (terminate != nullptr && terminate->is_bool() &&
+                                             terminate->as_bool()));
   }
+  if (m == "add_consumer" || m == "cancel_consumer") return ChangeQueues(m, args);
+  if (m == "rate_limit") return SetRateLimit(args);
+  if (m == "time_limit") return SetTimeLimit(args);
+  if (m == "pool_grow" || m == "pool_shrink") {
+    const Json* n = args.Find("n");
+    const int64_t count = n != nullptr && n->is_int() ? n->as_int() : 1;
+    if (count < 1) return Nok("n must be at least 1");
+    if (const auto why = pool_->Resize(m == "pool_grow" ? static_cast<int>(count)
+                                                        : -static_cast<int>(count))) {
+      return Nok(*why);
+    }
+    spdlog::info("Pool {} by {}: concurrency is now {}",
+                 m == "pool_grow" ? "grown" : "shrunk", count, pool_->concurrency());
+    return Ok(m == "pool_grow" ? "pool will grow" : "pool will shrink");
+  }
+  // Celery answers these with the exception its worker raised (kombu's "error" reply).
+  if (m == "pool_restart") return Json::MakeObject({{"error", "ValueError('Pool restarts not enabled')"}});
+  if (m == "autoscale") return Json::MakeObject({{"error", "ValueError('Autoscale not enabled')"}});
   if (m == "stats") {
     std::lock_guard lock(control_mutex_);
     Json total = Json::MakeObject({});
@@ -172,7 +333,7 @@ std::optional<Json> Worker::HandleControl(const control::ControlRequest& r) {
          {"clock", std::to_string(events_->Tick(0))},
          {"uptime", static_cast<int64_t>(uptime)},
          {"pool", Json::MakeObject({{"implementation", pool_->name()},
-                                    {"max-concurrency", options_.concurrency},
+                                    {"max-concurrency", pool_->concurrency()},
                                     {"max-tasks-per-child", options_.max_tasks_per_child > 0
                                                                 ? Json(options_.max_tasks_per_child)
                                                                 : Json("N/A")}})},
@@ -180,7 +341,7 @@ std::optional<Json> Worker::HandleControl(const control::ControlRequest& r) {
                                       {"port", options_.broker.port},
                                       {"transport", "redis"},
                                       {"virtual_host", std::to_string(options_.broker.db)}})},
-         {"prefetch_count", options_.concurrency},
+         {"prefetch_count", pool_->concurrency()},
          {"rusage", Rusage()},
          {"sw_ident", "cworker"},
          {"sw_ver", options_.version}});
@@ -194,7 +355,7 @@ std::optional<Json> Worker::HandleControl(const control::ControlRequest& r) {
                              {"task_track_started", options_.track_started},
                              {"result_extended", options_.result_extended},
                              {"result_expires", options_.result_expires},
-                             {"worker_concurrency", options_.concurrency},
+                             {"worker_concurrency", pool_->concurrency()},
                              {"worker_pool", options_.pool},
                              {"worker_prefetch_multiplier", options_.prefetch_multiplier},
                              {"worker_send_task_events", events_->task_events()},

@@ -84,6 +84,7 @@ void Worker::HandleDelivery(broker::Delivery& d) {
     return;
   }
   spdlog::info("Task {}[{}] received", DisplayName(*msg), msg->id);
+  metrics_.Count(monitoring::TaskEvent::kReceived, msg->task);
   if (events_->task_events()) {
     events_->SendTask(
         "task-received",
@@ -116,7 +117,34 @@ void Worker::HandleDelivery(broker::Delivery& d) {
       return;
     }
   }
+  if (HoldForRateLimit(*task, *msg, d.tag)) return;
   StartTask(*task, std::move(*msg), d.tag);
+}
+
+bool Worker::HoldForRateLimit(const TaskDescriptor& task, p::TaskMessage& msg,
+                              const std::string& tag) {
+  double per_second = 0;
+  {
+    std::lock_guard lock(control_mutex_);
+    if (rate_resets_.erase(task.name) > 0) rate_limiter_.Reset(task.name);
+    if (auto o = rate_overrides_.find(task.name); o != rate_overrides_.end()) {
+      per_second = o->second;
+    } else if (!task.options.rate_limit.empty()) {
+      std::string error;
+      per_second = ParseRate(task.options.rate_limit, &error).value_or(0);
+    }
+  }
+  if (per_second <= 0) return false;
+  const auto now = std::chrono::system_clock::now();
+  const auto start = rate_limiter_.Reserve(task.name, per_second, now);
+  if (start <= now) return false;
+  {
+    std::lock_guard lock(control_mutex_);
+    reserved_requests_[msg.id] = RequestInfoJson(msg, 0);
+  }
+  // Waits in memory like an ETA task (its message stays in `unacked`), then runs at its turn.
+  eta_queue_.emplace(start, std::make_unique<Held>(Held{std::move(msg), tag, &task, true}));
+  return true;
 }
 
 void Worker::StartTask(const TaskDescriptor& task, p::TaskMessage msg, const std::string& tag) {
@@ -138,14 +166,19 @@ void Worker::StartTask(const TaskDescriptor& task, p::TaskMessage msg, const std
 
 // Celery's precedence: the message's timelimit header, then the task's own options, then the
 // worker's --time-limit / --soft-time-limit.
+// The time_limit control command replaces the task's own options, as it does in Celery.
 pools::Limits Worker::LimitsFor(const TaskDescriptor& task, const p::TaskMessage& msg) const {
+  pools::Limits own{task.options.time_limit, task.options.soft_time_limit};
+  {
+    std::lock_guard lock(control_mutex_);
+    if (auto o = limit_overrides_.find(task.name); o != limit_overrides_.end()) {
+      own = o->second;
+    }
+  }
   pools::Limits limits;
-  limits.hard = msg.time_limit ? msg.time_limit
-                               : task.options.time_limit ? task.options.time_limit
-                                                         : options_.time_limit;
+  limits.hard = msg.time_limit ? msg.time_limit : own.hard ? own.hard : options_.time_limit;
   limits.soft = msg.soft_time_limit ? msg.soft_time_limit
-                                    : task.options.soft_time_limit ? task.options.soft_time_limit
-                                                                   : options_.soft_time_limit;
+                                    : own.soft ? own.soft : options_.soft_time_limit;
   if (limits.hard && *limits.hard <= 0) limits.hard.reset();
   if (limits.soft && *limits.soft <= 0) limits.soft.reset();
   return limits;
@@ -171,26 +204,30 @@ bool Worker::DiscardIfExpired(const p::TaskMessage& msg, const std::string& tag)
   if (msg.expires.empty()) return false;
   const auto expires = p::ParseIsoTime(msg.expires);
   if (!expires || *expires > std::chrono::system_clock::now()) return false;
-  Discard(msg, tag, /*expired=*/true);
+  Discard(msg, tag, "expired");
   return true;
 }
 
 bool Worker::DiscardIfRevoked(const p::TaskMessage& msg, const std::string& tag) {
   if (!IsRevoked(msg.id)) return false;
-  Discard(msg, tag, /*expired=*/false);
+  Discard(msg, tag, "revoked");
   return true;
 }
 
 // Celery's revoked-task path: log, task-revoked event, REVOKED record (TaskRevokedError with
-// the reason), chord accounting, ack.
-void Worker::Discard(const p::TaskMessage& msg, const std::string& tag, bool expired) {
-  spdlog::info("Discarding revoked task: {}[{}]", DisplayName(msg), msg.id);
-  events_->SendTask("task-revoked", Json::MakeObject({{"uuid", msg.id},
-                                                      {"terminated", false},
-                                                      {"signum", Json()},
-                                                      {"expired", expired}}));
+// the reason: "revoked", "expired", or "terminated" for a running task that revoke ended),
+// chord accounting, ack.
+void Worker::Discard(const p::TaskMessage& msg, const std::string& tag, const std::string& reason,
+                     std::optional<int> signum) {
+  if (!signum) spdlog::info("Discarding revoked task: {}[{}]", DisplayName(msg), msg.id);
+  metrics_.Count(monitoring::TaskEvent::kRevoked, msg.task);
+  events_->SendTask("task-revoked",
+                    Json::MakeObject({{"uuid", msg.id},
+                                      {"terminated", signum.has_value()},
+                                      {"signum", signum ? Json(int64_t{*signum}) : Json()},
+                                      {"expired", reason == "expired"}}));
   const p::ExceptionInfo revoked{"TaskRevokedError", "celery.exceptions",
-                                 Json::MakeArray({expired ? "expired" : "revoked"})};
+                                 Json::MakeArray({reason})};
   StoreState(msg, "REVOKED", revoked.ToJson(), "");
   try {
     continuations_->OnReady(msg, MakeRequest(msg), "REVOKED", revoked.ToJson());
@@ -241,6 +278,11 @@ void Worker::RunTask(const TaskDescriptor& task, const p::TaskMessage& msg,
   exec::Outcome out = pool_->Call(task, request, msg.args, msg.kwargs, &scope.applier,
                                   LimitsFor(task, msg), on_start);
   const std::string name = DisplayName(msg);
+  metrics_.ObserveRuntime(msg.task, out.runtime_s);
+  if (out.terminated) {  // revoke(terminate=True): REVOKED, never requeued (Celery's Terminated)
+    Discard(msg, tag, "terminated", out.terminated);
+    return;
+  }
   if (out.worker_lost) {
     // billiard's words. Celery's order: with acks_late and reject_on_worker_lost the message
     // goes back to its queue and nothing is stored; otherwise FAILURE (WorkerLostError).
@@ -249,6 +291,7 @@ void Worker::RunTask(const TaskDescriptor& task, const p::TaskMessage& msg,
                                          options_.reject_on_worker_lost);
     if (reject) {
       spdlog::warn("Task {}[{}] rejected (requeued): its worker process was lost", name, msg.id);
+      metrics_.Count(monitoring::TaskEvent::kRejected, msg.task);
       events_->SendTask("task-rejected",
                         Json::MakeObject({{"uuid", msg.id}, {"requeue", true}}));
       Restore(tag, true);
@@ -268,6 +311,7 @@ void Worker::RunTask(const TaskDescriptor& task, const p::TaskMessage& msg,
     case exec::OutcomeKind::kReject:
       spdlog::warn("Task {}[{}] rejected ({})", name, msg.id,
                    out.requeue ? "requeued" : "discarded");
+      metrics_.Count(monitoring::TaskEvent::kRejected, msg.task);
       events_->SendTask("task-rejected",
                         Json::MakeObject({{"uuid", msg.id}, {"requeue", out.requeue}}));
       if (acks_late && out.requeue) {
@@ -311,6 +355,7 @@ void Worker::Succeeded(TaskScope& scope, const TaskDescriptor& task, const p::Ta
   } catch (const std::exception& e) {
     spdlog::error("Task {}[{}]: chord accounting failed: {}", DisplayName(msg), msg.id, e.what());
   }
+  metrics_.Count(monitoring::TaskEvent::kSucceeded, msg.task);
   spdlog::info("Task {}[{}] succeeded in {}s: {}", DisplayName(msg), msg.id,
                p::PyFloatRepr(out.runtime_s), p::PyReprTruncated(out.result, kResultReprMax));
   events_->SendTask("task-succeeded",
@@ -323,6 +368,7 @@ void Worker::Succeeded(TaskScope& scope, const TaskDescriptor& task, const p::Ta
 // the rest of the chain, and the errbacks.
 void Worker::Failed(TaskScope& scope, const TaskDescriptor& task, const p::TaskMessage& msg,
                     const RequestInfo& request, const exec::Outcome& out, bool log) {
+  metrics_.Count(monitoring::TaskEvent::kFailed, msg.task);
   const bool store = !task.options.ignore_result;
   if (store) {
     StoreState(msg, "FAILURE", out.exception.ToJson(), out.traceback,
@@ -380,6 +426,7 @@ void Worker::PublishRetry(const p::TaskMessage& msg, const exec::Outcome& out) {
   Json children = Json::MakeArray({Json::MakeArray({Json::MakeArray({msg.id, Json()}), Json()})});
   StoreState(msg, "RETRY", out.has_exception ? out.exception.ToJson() : Json(),
              out.traceback.empty() ? "" : out.traceback + reason + "\n", std::move(children));
+  metrics_.Count(monitoring::TaskEvent::kRetried, msg.task);
   spdlog::info("Task {}[{}] retry: {}", DisplayName(msg), msg.id, reason);
   events_->SendTask("task-retried", Json::MakeObject({{"uuid", msg.id},
                                                       {"exception", out.exception_repr},

@@ -14,9 +14,11 @@
 
 #include <unistd.h>
 
+#include <cstdio>
 #include <set>
 #include <thread>
 
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include <cw/protocol/keys.h>
@@ -60,6 +62,20 @@ Worker::Worker(WorkerOptions options)
       [this] {
         return Json::MakeObject({{"active", active_.load()}, {"processed", processed_.load()}});
       });
+  queues_ = options_.queues;
+  if (!options_.statedb.empty()) {
+    try {
+      revoked_.Load(options_.statedb);
+      if (revoked_.size() > 0) {
+        spdlog::info("Loaded {} revoked task id(s) from {}", revoked_.size(), options_.statedb);
+      }
+    } catch (const std::exception& e) {
+      // Keep serving: move the bad file aside (for a human to look at) and start empty.
+      const std::string aside = options_.statedb + ".corrupt";
+      std::rename(options_.statedb.c_str(), aside.c_str());
+      spdlog::error("{}; moved it to {} and starting with no revoked ids", e.what(), aside);
+    }
+  }
   mailbox_ = std::make_unique<control::MailboxServer>(
       options_.broker, options_.nodename,
       [this](const control::ControlRequest& r) { return HandleControl(r); },
@@ -74,9 +90,12 @@ Worker::TaskScope::TaskScope(const Worker& w)
     : applier(*w.applier_), continuations(&applier, w.backend_.get()) {}
 
 int Worker::Run() {
+  StartHttp();
   pool_->Run([this] { Consume(); });
+  ready_.store(false);
   mailbox_->Stop();  // before the state its commands read goes away
   events_->Stop();   // worker-offline
+  http_.reset();
   return 0;
 }
 
@@ -90,8 +109,13 @@ void Worker::Consume() {
   spdlog::info("{} ready.", options_.nodename);
   events_->Start();  // worker-online, then a heartbeat every 2 s
   mailbox_->Start();  // celery inspect / celery control
+  ready_.store(true);
 
   while (!warm_stop_.load()) {
+    loop_turned_ms_.store(std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::chrono::steady_clock::now().time_since_epoch())
+                              .count());
+    ApplyQueueChanges();
     RunDueEtaTasks();
     if (EtaHoldFull()) {
       // Leave further messages in Redis (other workers may take them) until one is due.
@@ -145,6 +169,22 @@ void Worker::RestoreAllHeld() {
   eta_queue_.clear();
   std::lock_guard lock(control_mutex_);
   scheduled_requests_.clear();
+  reserved_requests_.clear();
+}
+
+void Worker::ApplyQueueChanges() {
+  if (!queues_changed_.exchange(false)) return;
+  std::vector<std::string> queues;
+  {
+    std::lock_guard lock(control_mutex_);
+    queues = queues_;
+  }
+  try {
+    transport_->SetQueues(queues);
+  } catch (const redis::Stopped&) {
+    return;
+  }
+  spdlog::info("Consuming from: {}", fmt::join(queues, ", "));
 }
 
 void Worker::ColdShutdown() {
@@ -232,10 +272,13 @@ void Worker::RunDueEtaTasks() {
     {
       std::lock_guard lock(control_mutex_);
       scheduled_requests_.erase(held->msg.id);
+      reserved_requests_.erase(held->msg.id);
     }
     if (DiscardIfRevoked(held->msg, held->tag) || DiscardIfExpired(held->msg, held->tag)) {
       continue;
     }
+    // An ETA task, now due, still waits for its rate limit (a rate-limited one had its turn).
+    if (!held->rate_limited && HoldForRateLimit(*held->task, held->msg, held->tag)) continue;
     pool_->WaitForSlot();
     StartTask(*held->task, std::move(held->msg), held->tag);
   }

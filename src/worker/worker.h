@@ -25,8 +25,13 @@
 #include "control/mailbox.h"
 #include "events/event_dispatcher.h"
 #include "exec/executor.h"
+#include "monitoring/http_listener.h"
+#include "monitoring/metrics.h"
 #include "pools/pool.h"
+#include "redis/connection.h"
 #include "redis/url.h"
+#include "worker/rate_limit.h"
+#include "worker/revoked_set.h"
 
 namespace cw::worker {
 
@@ -60,6 +65,10 @@ struct WorkerOptions {
   bool task_events = false;  ///< -E: send task events (worker events are always sent)
   bool heartbeat = true;     ///< worker-heartbeat every 2 s (--without-heartbeat: off)
   std::string version;       ///< cworker's version, for the events' sw_ver
+  /// --statedb: file that keeps revoked ids across restarts (empty: memory only, as Celery).
+  std::string statedb;
+  /// --http HOST:PORT: serve /healthz and /metrics there (empty: no listener).
+  std::string http;
 };
 
 class Worker {
@@ -78,12 +87,15 @@ class Worker {
   [[noreturn]] void ColdShutdown();
 
   const WorkerOptions& options() const { return options_; }
+  /// The --http listener's port once Run started it (0: none).
+  int http_port() const { return http_ ? http_->port() : 0; }
 
  private:
   struct Held {  // a received message waiting for its ETA
     protocol::TaskMessage msg;
     std::string tag;
     const TaskDescriptor* task = nullptr;
+    bool rate_limited = false;  ///< waiting for its task's rate limit, not for an ETA
   };
 
   // What one running task uses to send follow-ups: its own applier (the children it sends are
@@ -124,8 +136,24 @@ class Worker {
   bool IsRevoked(const std::string& id) const;
   /// Celery's "Discarding revoked task": REVOKED stored, task-revoked event, message acked.
   bool DiscardIfRevoked(const protocol::TaskMessage& msg, const std::string& tag);
-  void Discard(const protocol::TaskMessage& msg, const std::string& tag, bool expired);
+  void Discard(const protocol::TaskMessage& msg, const std::string& tag, const std::string& reason,
+               std::optional<int> signum = std::nullopt);
   Json RequestInfoJson(const protocol::TaskMessage& msg, double time_start) const;
+  /// Remote-control helpers (control_commands.cc).
+  Json Revoke(const Json& args, bool terminate);
+  Json ChangeQueues(const std::string& method, const Json& args);
+  Json SetRateLimit(const Json& args);
+  Json SetTimeLimit(const Json& args);
+  void SaveRevoked();  ///< --statedb; caller holds control_mutex_
+  /// A task whose rate limit says "not yet": held until its turn. False when it may run now.
+  bool HoldForRateLimit(const TaskDescriptor& task, protocol::TaskMessage& msg,
+                        const std::string& tag);
+  /// Applies add_consumer / cancel_consumer changes before the next fetch (consumer only).
+  void ApplyQueueChanges();
+  /// --http (health.cc).
+  void StartHttp();
+  monitoring::Health CheckHealth();
+  std::string RenderMetrics();
 
   WorkerOptions options_;
   std::unique_ptr<pools::Pool> pool_;
@@ -151,7 +179,21 @@ class Worker {
   std::map<std::string, Json> active_requests_;     ///< id -> request info (`inspect active`)
   std::map<std::string, Json> scheduled_requests_;  ///< id -> {eta, priority, request}
   std::map<std::string, int64_t> totals_;           ///< task name -> count (`inspect stats`)
-  std::set<std::string> revoked_;                   ///< kept for the worker's life, as Celery
+  std::map<std::string, Json> reserved_requests_;   ///< held by a rate limit (`inspect reserved`)
+  RevokedSet revoked_ = RevokedSet::FromEnvironment();
+  std::vector<std::string> queues_;          ///< what active_queues reports; control may change it
+  std::atomic<bool> queues_changed_{false};  ///< the consumer applies queues_ before its next fetch
+  std::map<std::string, double> rate_overrides_;          ///< rate_limit command: per second
+  std::set<std::string> rate_resets_;  ///< tasks whose limit changed: restart their schedule
+  std::map<std::string, pools::Limits> limit_overrides_;  ///< time_limit command
+  RateLimiter rate_limiter_;  ///< consumer only
+  // --http: counters, the listener, the loop's last turn, its own Redis connection for checks.
+  monitoring::Metrics metrics_;
+  std::unique_ptr<monitoring::HttpListener> http_;
+  std::atomic<int64_t> loop_turned_ms_{0};  ///< steady clock, ms
+  std::atomic<bool> ready_{false};
+  std::mutex health_mutex_;
+  std::unique_ptr<redis::Connection> health_conn_;
   std::multimap<std::chrono::system_clock::time_point, std::unique_ptr<Held>> eta_queue_;
 
   // Tags this worker holds in `unacked`, for the cold-shutdown thread.
