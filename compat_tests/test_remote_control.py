@@ -57,23 +57,26 @@ def test_inspect_ping_registered_stats_from_the_command_line(cworker, redis_serv
     assert [q["name"] for q in json.loads(out.stdout)[name]] == ["celery"]
 
 
-def test_inspect_active_and_scheduled(cworker, tasks, celery_app):
+def test_inspect_active_and_scheduled(cworker, tasks, celery_app, redis_server):
     worker = cworker.start()
     name = node(worker)
     later = tasks.add.apply_async((1, 2), countdown=5)
     worker.wait_received(later.id)  # held until its ETA (solo: before the sleep occupies it)
-    running = tasks.sleep.delay(2)
+    running = tasks.sleep.delay(3)
     worker.wait_received(running.id)
+    out = celery_cli(redis_server, "inspect", "active", "-d", name, "--json")
+    assert out.returncode == 0, out.stderr
+    assert [t["id"] for t in json.loads(out.stdout)[name]] == [running.id]
     inspect = celery_app.control.inspect(destination=[name], timeout=2)
     active = inspect.active()[name]
     assert [t["id"] for t in active] == [running.id]
-    assert active[0]["name"] == "tasks.sleep" and active[0]["args"] == [2]
+    assert active[0]["name"] == "tasks.sleep" and active[0]["args"] == [3]
     scheduled = inspect.scheduled()[name]
     assert [s["request"]["id"] for s in scheduled] == [later.id]
     assert inspect.reserved()[name] == []
     stats = inspect.stats()[name]
     assert stats["total"].get("tasks.sleep") == 1
-    assert running.get(timeout=RESULT_TIMEOUT) == 2
+    assert running.get(timeout=RESULT_TIMEOUT) == 3
     celery_app.control.revoke(later.id)  # discarded when its ETA comes: nothing left unacked
     wait_until(lambda: later.state == "REVOKED", 10)
 

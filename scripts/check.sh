@@ -88,7 +88,7 @@ run_compat() {  # run_compat DIR [POOL CONCURRENCY [PYTEST-ARGS...]]: the suite 
   say "check: compat suite against $dir/bin/cworker, -P $pool -c $concurrency"
   CWORKER_BIN="$REPO_ROOT/$dir/bin/cworker" CWORKER_TEST_POOL="$pool" \
     CWORKER_TEST_CONCURRENCY="$concurrency" run_logged "$log" \
-    "$PYTHON" -m pytest compat_tests -q -p no:cacheprovider "${extra[@]}" || status=$?
+    "$PYTHON" -m pytest compat_tests -q -p no:cacheprovider --durations=12 "${extra[@]}" || status=$?
   count_pytest "$log" "$status"
   ((status == 0)) || note_failure "compat suite against $dir/ (-P $pool) failed (exit $status)"
 }
