@@ -20,23 +20,18 @@ Needs build/bin/cworker (scripts/build.sh) and python3-gevent (scripts/install-d
 """
 
 import argparse
-import datetime
 import os
 import pathlib
-import platform
 import resource
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-FIXTURES = ROOT / "python_fixtures"
-PYTHON = "/usr/bin/python3"
-CLK_TCK = os.sysconf("SC_CLK_TCK")
+from benchlib import (FIXTURES, PYTHON, ROOT, STARTED, cleanup, cpu_seconds,
+                      machine, peak_rss_mb, start, start_redis, stop, tree, wait_for)
+
 # Four processes and a 2 s API: N = 1000 would take 500 s. Bounded configurations stop here.
 BOUNDED_MAX_N = 100
 CONFIGS = {
@@ -49,76 +44,6 @@ CONFIGS = {
     "cworker-green4": ("cworker", "green", 4, True),
     "cworker-green": ("cworker", "green", None, False),
 }
-STARTED = []
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start(cmd, log, **kwargs):
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, **kwargs)
-    STARTED.append(proc)
-    return proc
-
-
-def stop(proc, timeout=10):
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def wait_for(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise TimeoutError(what)
-
-
-def tree(pid):
-    """pid and all its descendants."""
-    pids, frontier = [pid], [pid]
-    while frontier:
-        parent = frontier.pop()
-        try:
-            children = pathlib.Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
-        except OSError:
-            continue
-        for child in map(int, children):
-            pids.append(child)
-            frontier.append(child)
-    return pids
-
-
-def cpu_seconds(pids):
-    total = 0
-    for pid in pids:
-        try:
-            fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += sum(int(v) for v in fields[11:15])  # utime stime cutime cstime
-    return total / CLK_TCK
-
-
-def peak_rss_mb(pids):
-    total = 0
-    for pid in pids:
-        try:
-            for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    total += int(line.split()[1])
-        except OSError:
-            continue
-    return total / 1024
 
 
 def worker_command(config, n, broker, backend):
@@ -184,17 +109,6 @@ print(f"{sent - start:.3f} {done - start:.3f} {total}")
 """
 
 
-def machine():
-    model = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo")
-                  if l.startswith("model name")), platform.processor())
-    versions = subprocess.run(
-        [PYTHON, "-c", "import celery, kombu, gevent; "
-                       "print(celery.__version__, kombu.__version__, gevent.__version__)"],
-        capture_output=True, text=True).stdout.split() or ["?", "?", "?"]
-    return (f"{os.cpu_count()} CPUs ({model}), Celery {versions[0]}, kombu {versions[1]}, "
-            f"gevent {versions[2]}, {datetime.date.today().isoformat()}")
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="5,100,1000,5000")
@@ -218,11 +132,7 @@ def main():
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
     tmp = tempfile.mkdtemp(prefix="cworker-bench-")
-    redis_port = free_port()
-    start(["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
-           "--appendonly", "no", "--dir", tmp], subprocess.DEVNULL)
-    wait_for(lambda: subprocess.run(["redis-cli", "-p", str(redis_port), "ping"],
-                                    capture_output=True).returncode == 0, 10, "redis")
+    redis_port = start_redis(tmp)
     api = subprocess.Popen([PYTHON, str(FIXTURES / "number_api.py"), "--delay", str(args.delay)],
                            stdout=subprocess.PIPE, text=True)
     STARTED.append(api)
@@ -259,14 +169,6 @@ def main():
         pathlib.Path(args.output).write_text(table + "\n")
     cleanup()
     shutil.rmtree(tmp, ignore_errors=True)
-
-
-def cleanup(*_):
-    for proc in reversed(STARTED):
-        try:
-            stop(proc, timeout=5)
-        except Exception:  # noqa: BLE001 - best effort at exit
-            pass
 
 
 if __name__ == "__main__":

@@ -268,6 +268,9 @@ def test_metrics_count_what_the_worker_did(cworker, tasks, celery_app, pool):
         tasks.fail.delay("no").get(timeout=RESULT_TIMEOUT)
     assert tasks.retry_until.delay(1).get(timeout=RESULT_TIMEOUT) is not None
 
+    # Results reach the client a moment before the worker counts them: wait for the last count.
+    wait_until(lambda: parse_metrics(get(port, "/metrics")[1])
+               .get("cworker_tasks_processed_total") == 6, 10, interval=0.05)
     status, text = get(port, "/metrics")
     assert status == 200
     m = parse_metrics(text)

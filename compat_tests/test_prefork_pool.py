@@ -180,6 +180,8 @@ def test_two_cpu_tasks_on_two_children_run_in_parallel(cworker, tasks):
     mark = worker.log_mark()
     both = group(tasks.cpu.s(n) for _ in range(2))().get(timeout=120)
     assert both[0] == both[1]
+    # The result is stored before the "succeeded" line is written: wait for both lines.
+    wait_until(lambda: worker.log_text()[mark:].count("] succeeded in") == 2, 10)
     log = worker.log_text()[mark:]
     events = [(m.group(2), m.group(1)) for m in
               re.finditer(r"Task tasks\.cpu\[(\S+)\] (received|succeeded)", log)]

@@ -48,6 +48,21 @@ bool RedisBackend::Store(const protocol::ResultMeta& meta) {
   return r.integer() == 1;
 }
 
+void RedisBackend::StoreBehind(const protocol::ResultMeta& meta) {
+  const std::string key = protocol::TaskMetaKey(meta.task_id);
+  const std::string record = protocol::EncodeResultMeta(meta);
+  const std::string ttl = std::to_string(result_expires_);
+  // The first call loads the script synchronously; a connection error there is retried.
+  conn_.Retrying(
+      [&](redis::Connection& c) {
+        c.DeferEval(kStoreScript, {key}, {record, ttl});
+        return 0;
+      },
+      stop_);
+}
+
+void RedisBackend::Flush() { conn_.Flush(stop_); }
+
 }  // namespace cw::backend
 
 namespace cw::backend {

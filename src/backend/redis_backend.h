@@ -32,6 +32,12 @@ class RedisBackend {
   /// StoreError when Redis refuses the write. Returns false when
   /// the write was skipped because of that rule.
   bool Store(const protocol::ResultMeta& meta);
+  /// Store() written behind (redis::Connection::Defer): no round trip; an error reply is
+  /// logged when read. Same script, so SUCCESS stays sticky. Later calls on this backend reach
+  /// Redis after it, in order.
+  void StoreBehind(const protocol::ResultMeta& meta);
+  /// Reads the replies of written-behind stores.
+  void Flush();
 
   /// Celery's backend.set(): SETEX (SET when results never expire) and PUBLISH, no check.
   /// Used for the chord size ("celery-taskset-meta-<gid>.s") and saved group results.

@@ -2,11 +2,15 @@
 // against a blocking redis::Connection:
 //   Declare  -> SADD of the binding rows, as queue_declare/queue_bind do
 //   Fetch    -> BRPOP over queue x priority keys, then MULTI {ZADD unacked_index; HSET unacked}
-//   Ack      -> MULTI {ZREM unacked_index; HDEL unacked}
+//   Ack      -> ZREM unacked_index; HDEL unacked (write-behind, see Ack)
 //   Restore  -> WATCH unacked; HGET; MULTI {ZREM; HDEL; RPUSH|LPUSH}
-// Between BRPOP and the MULTI a crash loses the message, exactly as in kombu (window L1 of the
-// protocol reference); closing it with a server-side pop script is planned with the
-// reliability work.
+//   FetchBatch -> when messages are queued: one script pops up to k of them in the same key
+//               order and records each in unacked/unacked_index in the same step, so a crash
+//               can never leave a popped message recorded nowhere; only when the queues are
+//               empty does it block in BRPOP (then MULTI, as Fetch), so an idle worker still
+//               wakes at once for a new message.
+// Between a BRPOP and its MULTI a crash loses the message, as in kombu (window L1 of the
+// protocol reference); the script closes that window for every message that was already queued.
 #include "broker/redis_transport.h"
 
 #include <algorithm>
@@ -23,6 +27,52 @@
 
 namespace cw::broker {
 namespace p = cw::protocol;
+
+namespace {
+
+// KEYS: unacked_index, unacked, then the queue keys in BRPOP's order.
+// ARGV: how many at most, the unacked_index score (now), then each key's queue name.
+// Returns {key index, payload, recorded tag, ...}; the tag is "" for a payload whose tag
+// cannot be read here (not JSON, no delivery_tag): returned unrecorded, the worker decides.
+// The entry is kombu's [message, exchange, routing_key] with the payload text kept verbatim.
+const redis::Script kPopBatchScript(R"lua(
+local out = {}
+local want = tonumber(ARGV[1])
+local n = 0
+for i = 3, #KEYS do
+  while n < want do
+    local payload = redis.call('RPOP', KEYS[i])
+    if not payload then break end
+    n = n + 1
+    local ok, msg = pcall(cjson.decode, payload)
+    local recorded = ''
+    if ok and type(msg) == 'table' and type(msg['properties']) == 'table' then
+      local props = msg['properties']
+      local tag = props['delivery_tag']
+      if type(tag) == 'string' and tag ~= '' then
+        local ex, rk = '', ''
+        local di = props['delivery_info']
+        if type(di) == 'table' then
+          if type(di['exchange']) == 'string' then ex = di['exchange'] end
+          if type(di['routing_key']) == 'string' then rk = di['routing_key'] end
+        end
+        if rk == '' then rk = ARGV[i] end
+        redis.call('ZADD', KEYS[1], ARGV[2], tag)
+        redis.call('HSET', KEYS[2], tag,
+                   '[' .. payload .. ', ' .. cjson.encode(ex) .. ', ' .. cjson.encode(rk) .. ']')
+        recorded = tag
+      end
+    end
+    out[#out + 1] = i - 2
+    out[#out + 1] = payload
+    out[#out + 1] = recorded
+  end
+  if n >= want then break end
+end
+return out
+)lua");
+
+}  // namespace
 
 RedisTransport::RedisTransport(redis::Url url, std::vector<std::string> queues,
                                const std::atomic<bool>* fetch_stop,
@@ -75,6 +125,87 @@ std::vector<std::string> RedisTransport::BrpopKeys() const {
   return keys;
 }
 
+std::vector<Delivery> RedisTransport::FetchBatch(size_t max, double timeout_s) {
+  std::vector<Delivery> batch;
+  if (queues_.empty() || max == 0) {
+    if (auto d = Fetch(timeout_s)) batch.push_back(std::move(*d));
+    return batch;
+  }
+  const std::vector<std::string> keys = BrpopKeys();
+  std::vector<std::string_view> key_args = {p::kUnackedIndexKey, p::kUnackedKey};
+  key_args.insert(key_args.end(), keys.begin(), keys.end());
+  const double now =
+      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  const std::string count = std::to_string(max);
+  const std::string score = fmt::format("{:.6f}", now);
+  std::vector<std::string> queue_names;
+  queue_names.reserve(keys.size());
+  for (const std::string& key : keys) queue_names.emplace_back(p::QueueOfKey(key));
+  std::vector<std::string_view> argv = {count, score};
+  argv.insert(argv.end(), queue_names.begin(), queue_names.end());
+  const redis::Reply reply = fetch_conn_.Retrying(
+      [&](redis::Connection& c) { return c.Eval(kPopBatchScript, key_args, argv); }, fetch_stop_);
+  if (reply.is_error()) {
+    spdlog::error("Fetching a batch failed: {}", reply.str());
+  }
+  if (!reply.is_array() || reply.size() == 0) {
+    // Nothing queued: block until something is (one message, recorded as Fetch does).
+    if (auto d = Fetch(timeout_s)) batch.push_back(std::move(*d));
+    return batch;
+  }
+  for (size_t i = 0; i + 2 < reply.size(); i += 3) {
+    const long long index = reply.at(i).integer() - 1;
+    Delivery d;
+    d.queue = index >= 0 && static_cast<size_t>(index) < queue_names.size()
+                  ? queue_names[static_cast<size_t>(index)]
+                  : queues_.front();
+    d.payload = std::string(reply.at(i + 1).str());
+    Complete(d, std::string(reply.at(i + 2).str()));
+    batch.push_back(std::move(d));
+  }
+  if (!batch.empty()) Rotate(batch.back().queue);
+  return batch;
+}
+
+void RedisTransport::Rotate(const std::string& queue) {
+  // kombu's round robin: the queue that just delivered goes to the end of the cycle.
+  if (auto it = std::find(cycle_.begin(), cycle_.end(), queue); it != cycle_.end()) {
+    std::rotate(it, it + 1, cycle_.end());
+  }
+}
+
+void RedisTransport::Complete(Delivery& d, const std::string& recorded_tag) {
+  std::string error;
+  std::optional<p::Envelope> env = p::ParseEnvelope(d.payload, &error);
+  if (!env) {
+    d.error = error;
+    // Not a message (the worker drops it): no tag to record it under, and if the script's
+    // looser reading recorded one, that entry goes too.
+    if (!recorded_tag.empty()) Ack(recorded_tag);
+    return;
+  }
+  d.envelope_ok = true;
+  d.tag = env->delivery_tag;
+  d.envelope = std::move(*env);
+  if (!recorded_tag.empty()) {
+    if (d.tag == recorded_tag) return;  // the pop script recorded it
+    Ack(recorded_tag);  // read differently here (odd bytes): recorded again below
+  }
+  if (d.tag.empty()) {
+    // kombu would fail on such a message; give it a tag so it can be acked and restored.
+    d.tag = util::Uuid4();
+    Json* props = d.envelope.doc.Find("properties");
+    if (props == nullptr || !props->is_object()) {
+      props = &d.envelope.doc.Set("properties", Json::Object{});
+    }
+    props->Set("delivery_tag", d.tag);
+    d.envelope.delivery_tag = d.tag;
+    d.payload = d.envelope.doc.Dump();
+  }
+  Register(d, d.envelope.exchange,
+           d.envelope.routing_key.empty() ? d.queue : d.envelope.routing_key);
+}
+
 std::optional<Delivery> RedisTransport::Fetch(double timeout_s) {
   if (queues_.empty()) {  // every queue cancelled: nothing to wait for but time
     green::SleepFor(std::chrono::duration<double>(std::max(0.001, timeout_s)));
@@ -94,34 +225,8 @@ std::optional<Delivery> RedisTransport::Fetch(double timeout_s) {
   Delivery d;
   d.queue = std::string(p::QueueOfKey(reply.at(0).str()));
   d.payload = std::string(reply.at(1).str());
-
-  // kombu's round robin: the queue that just delivered goes to the end of the cycle.
-  if (auto it = std::find(cycle_.begin(), cycle_.end(), d.queue); it != cycle_.end()) {
-    std::rotate(it, it + 1, cycle_.end());
-  }
-
-  std::string error;
-  std::optional<p::Envelope> env = p::ParseEnvelope(d.payload, &error);
-  if (!env) {
-    d.error = error;
-    return d;  // not a message: there is no tag to record it under
-  }
-  d.envelope_ok = true;
-  d.tag = env->delivery_tag;
-  d.envelope = std::move(*env);
-  if (d.tag.empty()) {
-    // kombu would fail on such a message; give it a tag so it can be acked and restored.
-    d.tag = util::Uuid4();
-    Json* props = d.envelope.doc.Find("properties");
-    if (props == nullptr || !props->is_object()) {
-      props = &d.envelope.doc.Set("properties", Json::Object{});
-    }
-    props->Set("delivery_tag", d.tag);
-    d.envelope.delivery_tag = d.tag;
-    d.payload = d.envelope.doc.Dump();
-  }
-  Register(d, d.envelope.exchange,
-           d.envelope.routing_key.empty() ? d.queue : d.envelope.routing_key);
+  Rotate(d.queue);
+  Complete(d, "");
   return d;
 }
 
@@ -144,15 +249,13 @@ void RedisTransport::Register(Delivery& d, const std::string& exchange,
 }
 
 void RedisTransport::Ack(const std::string& tag) {
-  conn_.Retrying(
-      [&](redis::Connection& c) {
-        return c.Pipeline({{"MULTI"},
-                           {"ZREM", p::kUnackedIndexKey, tag},
-                           {"HDEL", p::kUnackedKey, tag},
-                           {"EXEC"}});
-      },
-      hard_stop_);
+  // Written now, its replies read later (write-behind): no round trip per task. Both removes
+  // are idempotent, so a resend after a reconnect is harmless; kombu's MULTI around them
+  // would not survive a resend cut between MULTI and EXEC, and nothing reads the two apart.
+  conn_.Defer({{"ZREM", p::kUnackedIndexKey, tag}, {"HDEL", p::kUnackedKey, tag}});
 }
+
+void RedisTransport::Flush() { conn_.Flush(hard_stop_); }
 
 void RedisTransport::Publish(const std::string& queue, int priority, const std::string& payload) {
   const std::string key = p::QueueKey(queue, priority);

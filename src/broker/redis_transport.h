@@ -50,8 +50,17 @@ class RedisTransport {
   /// unacked/unacked_index before it is returned. nullopt on timeout.
   std::optional<Delivery> Fetch(double timeout_s);
 
+  /// Up to `max` messages at once when some are queued, each popped and recorded in
+  /// unacked/unacked_index in one server-side step (no window where a popped message is
+  /// recorded nowhere); when none are, blocks like Fetch for up to `timeout_s` and returns at
+  /// most one. Same key order as Fetch.
+  std::vector<Delivery> FetchBatch(size_t max, double timeout_s);
+
   /// Removes the message from unacked/unacked_index (kombu's ack and reject-without-requeue).
+  /// Write-behind on a plain thread: sent at once, its replies read by the next call or Flush.
   void Ack(const std::string& tag);
+  /// Reads the replies of written-behind acks (retrying until `hard_stop`).
+  void Flush();
 
   /// Publishes an envelope to `queue` at `priority` (LPUSH on its priority list), as a
   /// producer using the anonymous exchange does. Retries while Redis is unreachable.
@@ -79,6 +88,10 @@ class RedisTransport {
 
  private:
   std::vector<std::string> BrpopKeys() const;
+  /// Parses a popped payload into `d`; records it in unacked unless the pop script did so
+  /// under the same tag (`recorded_tag`, "" if it did not).
+  void Complete(Delivery& d, const std::string& recorded_tag);
+  void Rotate(const std::string& queue);
   void Register(Delivery& d, const std::string& exchange, const std::string& routing_key);
 
   redis::Connection conn_;

@@ -95,6 +95,7 @@ Connection::Connection(Url url, std::string role) : url_(std::move(url)), role_(
 Connection::~Connection() { Close(); }
 
 void Connection::Close() {
+  unread_ = 0;  // what was sent on this socket and not read goes again after a reconnect
   if (ctx_ != nullptr) {
     redisFree(ctx_);
     ctx_ = nullptr;
@@ -176,6 +177,7 @@ void Connection::AfterConnect() {
   if (url_.db != 0) check(Call({"SELECT", std::to_string(url_.db)}), "SELECT");
   if (connected_before_) reconnects_.fetch_add(1);
   connected_before_ = true;
+  if (ctx_ != nullptr && !deferred_.empty()) SendDeferredTail(deferred_.size());
   if (track_client_id_) {
     const Reply id = Call({"CLIENT", "ID"});
     client_id_.store(id.is_integer() ? id.integer() : -1);
@@ -214,19 +216,116 @@ std::vector<Reply> Connection::Pipeline(const std::vector<std::vector<std::strin
       Fail("Redis command could not be queued");
     }
   }
+  ReadDeferred();  // the replies of earlier deferred writes come first on this socket
   std::vector<Reply> replies;
   replies.reserve(commands.size());
   for (size_t i = 0; i < commands.size(); ++i) replies.push_back(ReadReply());
+  SendResends();
   return replies;
+}
+
+// ----- write-behind (deferred writes) -----------------------------------------------------------
+namespace {
+constexpr size_t kMaxUnread = 512;  // read replies back before this many pile up
+}  // namespace
+
+void Connection::Defer(const std::vector<std::vector<std::string_view>>& commands) {
+  Connect();
+  if (actx_ != nullptr) {
+    for (const Reply& r : PipelineAsync(commands)) {
+      if (r.is_error()) spdlog::error("Redis ({}) refused a write: {}", role_, r.str());
+    }
+    return;
+  }
+  for (const auto& argv : commands) deferred_.emplace_back(argv.begin(), argv.end());
+  try {
+    SendDeferredTail(commands.size());
+    if (unread_ >= kMaxUnread) ReadDeferred();
+  } catch (const ConnectionError&) {
+    // Kept in deferred_: sent again by the next call or Flush() once Redis is back.
+  }
+}
+
+void Connection::DeferEval(const Script& script, const std::vector<std::string_view>& keys,
+                           const std::vector<std::string_view>& args) {
+  if (script.sha1.empty() || !script_sources_.contains(script.sha1)) {
+    Eval(script, keys, args);  // first use: load it (and run this call) synchronously
+    return;
+  }
+  const std::string nkeys = std::to_string(keys.size());
+  std::vector<std::string_view> argv = {"EVALSHA", script.sha1, nkeys};
+  argv.insert(argv.end(), keys.begin(), keys.end());
+  argv.insert(argv.end(), args.begin(), args.end());
+  Defer({argv});
+}
+
+void Connection::SendDeferredTail(size_t n) {
+  ArgvBuffer buf;
+  for (size_t i = deferred_.size() - n; i < deferred_.size(); ++i) {
+    std::vector<std::string_view> argv(deferred_[i].begin(), deferred_[i].end());
+    buf.Fill(argv);
+    if (redisAppendCommandArgv(ctx_, buf.argc(), buf.args.data(), buf.lens.data()) != REDIS_OK) {
+      Fail("Redis command could not be queued");
+    }
+  }
+  unread_ += n;
+  int done = 0;
+  while (done == 0) {  // out now: an ack is on its way before the task runs
+    if (redisBufferWrite(ctx_, &done) != REDIS_OK) Fail("Redis connection (" + role_ + ") lost");
+  }
+}
+
+void Connection::ReadDeferred() {
+  while (unread_ > 0) {
+    const Reply r = ReadReply();
+    --unread_;
+    std::vector<std::string> argv = std::move(deferred_.front());
+    deferred_.pop_front();
+    if (!r.is_error()) continue;
+    if (r.str().starts_with("NOSCRIPT") && !argv.empty() && argv[0] == "EVALSHA") {
+      auto source = script_sources_.find(argv[1]);
+      if (source != script_sources_.end()) {  // Redis lost its script cache: EVAL this one
+        argv[0] = "EVAL";                     // (sent after the replies being read now)
+        argv[1] = source->second;
+        resend_.push_back(std::move(argv));
+        continue;
+      }
+    }
+    spdlog::error("Redis ({}) refused a write ({}): {}", role_, argv.empty() ? "" : argv[0],
+                  r.str());
+  }
+}
+
+void Connection::SendResends() {
+  if (resend_.empty()) return;
+  const size_t n = resend_.size();
+  for (auto& argv : resend_) deferred_.push_back(std::move(argv));
+  resend_.clear();
+  SendDeferredTail(n);
+}
+
+void Connection::Flush(const std::atomic<bool>* stop) {
+  if (actx_ != nullptr) return;
+  while (!deferred_.empty() || !resend_.empty()) {
+    Retrying(
+        [&](Connection& c) {
+          c.Connect();
+          c.ReadDeferred();
+          c.SendResends();
+          return 0;
+        },
+        stop);
+  }
 }
 
 Reply Connection::Eval(const Script& script, const std::vector<std::string_view>& keys,
                        const std::vector<std::string_view>& args) {
   for (int attempt = 0; attempt < 2; ++attempt) {
-    if (script.sha1.empty()) {
+    if (script.sha1.empty() || !script_sources_.contains(script.sha1)) {
       const Reply loaded = Call({"SCRIPT", "LOAD", script.source});
       if (!loaded.is_string()) return loaded;  // a Redis error reply: the caller reports it
       script.sha1 = std::string(loaded.str());
+      script_sources_[script.sha1] = script.source;
     }
     const std::string nkeys = std::to_string(keys.size());
     std::vector<std::string_view> argv = {"EVALSHA", script.sha1, nkeys};

@@ -18,6 +18,8 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <deque>
+#include <map>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -94,6 +96,21 @@ class Connection {
   Reply Eval(const Script& script, const std::vector<std::string_view>& keys,
              const std::vector<std::string_view>& args);
 
+  /// Write-behind for idempotent writes (acks, results): on a plain thread the commands are
+  /// written to the socket now and their replies read later, before the next call's own reply
+  /// or at Flush(); an error reply is logged then. Should the connection drop first, they are
+  /// sent again once it is back. In a fiber (whose engine pipelines across fibers already) it
+  /// is a Pipeline whose error replies are logged.
+  void Defer(const std::vector<std::vector<std::string_view>>& commands);
+  /// Defer() of a script call (EVALSHA, or EVAL again if Redis lost its script cache).
+  void DeferEval(const Script& script, const std::vector<std::string_view>& keys,
+                 const std::vector<std::string_view>& args);
+  /// Reads every deferred reply, reconnecting and resending with backoff while Redis is away.
+  /// Throws Stopped if `*stop` becomes true meanwhile.
+  void Flush(const std::atomic<bool>* stop);
+  /// Deferred commands whose replies were not read yet.
+  size_t deferred() const { return deferred_.size(); }
+
   /// Call() that reconnects with backoff on connection errors until it succeeds. Throws
   /// Stopped if `*stop` becomes true while waiting (checked between attempts).
   Reply CallRetrying(const std::vector<std::string_view>& argv, const std::atomic<bool>* stop);
@@ -141,6 +158,15 @@ class Connection {
   std::atomic<long long> client_id_{-1};
   bool connected_before_ = false;
   std::atomic<int64_t> reconnects_{0};
+  // Write-behind (plain threads): commands sent whose replies are not read yet, oldest first;
+  // `unread_` of them were sent on the current socket (the rest go again after a reconnect).
+  void SendDeferredTail(size_t n);
+  void ReadDeferred();
+  void SendResends();
+  std::vector<std::vector<std::string>> resend_;  ///< NOSCRIPT'd EVALSHAs to send as EVAL
+  std::deque<std::vector<std::string>> deferred_;
+  size_t unread_ = 0;
+  std::map<std::string, std::string> script_sources_;  ///< sha1 -> source, for NOSCRIPT
 };
 
 template <class Fn>

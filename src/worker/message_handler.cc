@@ -463,9 +463,7 @@ void Worker::StoreState(const p::TaskMessage& msg, const std::string& status, Js
     meta.extended = std::move(ext);
   }
   try {
-    if (!backend_->Store(meta)) {
-      spdlog::debug("Task {}[{}]: result already SUCCESS, {} not stored", msg.task, msg.id, status);
-    }
+    backend_->StoreBehind(meta);  // a skipped write (SUCCESS is sticky) is not reported
   } catch (const std::exception& e) {
     spdlog::error("Task {}[{}]: could not store its {} result: {}", msg.task, msg.id, status,
                   e.what());

@@ -124,35 +124,64 @@ void Worker::Consume() {
     }
     pool_->WaitForSlot();
     if (warm_stop_.load()) break;
-    std::optional<broker::Delivery> d;
+    if (fetched_.empty()) {
+      try {
+        FetchMore();
+      } catch (const redis::Stopped&) {
+        break;
+      }
+      if (warm_stop_.load()) break;  // popped while the signal arrived: restored below
+      if (fetched_.empty()) continue;
+    }
+    broker::Delivery d = std::move(fetched_.front());
+    fetched_.pop_front();
     try {
-      d = transport_->Fetch(SecondsToNextEta());
-    } catch (const redis::Stopped&) {
-      break;
-    }
-    if (!d) continue;
-    if (!d->envelope_ok) {
-      // Nothing to ack or answer: the payload never became a message (no tag, no id).
-      spdlog::error("Received invalid message on queue {}: {} The message has been dropped: "
-                    "{:.200}",
-                    d->queue, d->error, d->payload);
-      continue;
-    }
-    Track(d->tag);
-    if (warm_stop_.load()) {  // popped while the signal arrived: give it back untouched
-      Restore(d->tag, false);
-      break;
-    }
-    try {
-      HandleDelivery(*d);
+      HandleDelivery(d);
     } catch (const std::exception& e) {
       // Not expected (task errors are caught in exec, Redis errors retried): keep serving. The
       // message stays in `unacked` and goes back to its queue at shutdown.
-      spdlog::critical("Unexpected error while handling message {}: {}", d->tag, e.what());
+      spdlog::critical("Unexpected error while handling message {}: {}", d.tag, e.what());
     }
   }
+  fetched_.clear();  // their tags are held: RestoreAllHeld puts them back
   pool_->Drain();
+  try {
+    transport_->Flush();
+    if (backend_) backend_->Flush();
+  } catch (const redis::Stopped&) {
+  }
   RestoreAllHeld();
+}
+
+// Celery's prefetch window: concurrency x prefetch multiplier messages at most, counting those
+// running and those fetched but not started. When messages are queued, that many come in one
+// round trip; when none are, the fetch blocks (at most 1 s, or until the next ETA).
+void Worker::FetchMore() {
+  const size_t window = static_cast<size_t>(std::max(1, pool_->concurrency())) *
+                        static_cast<size_t>(std::max(1, options_.prefetch_multiplier));
+  const size_t busy = static_cast<size_t>(std::max<int64_t>(0, active_.load()));
+  size_t room = window > busy ? window - busy : 1;
+  if (options_.eta_task_limit > 0) {
+    // Any of them may be an ETA task: never fetch more than the ETA hold can still take.
+    const size_t held = eta_queue_.size();
+    room = std::min(room, held < options_.eta_task_limit ? options_.eta_task_limit - held : 1);
+  }
+  // Written-behind acks and results: read their replies (long since arrived, as a rule)
+  // before fetching, so errors are logged and nothing piles up.
+  transport_->Flush();
+  if (backend_) backend_->Flush();
+  std::vector<broker::Delivery> batch = transport_->FetchBatch(room, SecondsToNextEta());
+  for (broker::Delivery& d : batch) {
+    if (!d.envelope_ok) {
+      // Nothing to ack or answer: the payload never became a message (no tag, no id).
+      spdlog::error("Received invalid message on queue {}: {} The message has been dropped: "
+                    "{:.200}",
+                    d.queue, d.error, d.payload);
+      continue;
+    }
+    Track(d.tag);
+    fetched_.push_back(std::move(d));
+  }
 }
 
 void Worker::RequestWarmShutdown() { warm_stop_.store(true); }

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -107,6 +108,7 @@ class Worker {
   };
 
   void Consume();
+  void FetchMore();
   void HandleDelivery(broker::Delivery& d);
   void StartTask(const TaskDescriptor& task, protocol::TaskMessage msg, const std::string& tag);
   pools::Limits LimitsFor(const TaskDescriptor& task, const protocol::TaskMessage& msg) const;
@@ -195,6 +197,7 @@ class Worker {
   std::mutex health_mutex_;
   std::unique_ptr<redis::Connection> health_conn_;
   std::multimap<std::chrono::system_clock::time_point, std::unique_ptr<Held>> eta_queue_;
+  std::deque<broker::Delivery> fetched_;  ///< fetched in a batch, not handled yet (consumer)
 
   // Tags this worker holds in `unacked`, for the cold-shutdown thread.
   mutable std::mutex held_mutex_;
