@@ -135,10 +135,10 @@ if build_tree build -DCMAKE_BUILD_TYPE=RelWithDebInfo; then
   # control runs on the solo pass and, with the sanitizers, on prefork.)
   run_compat build green 4 --ignore=compat_tests/test_prefork_pool.py \
     --ignore=compat_tests/test_remote_control.py --ignore=compat_tests/test_operations.py \
-    --ignore=compat_tests/test_docker_files.py
+    --ignore=compat_tests/test_docker_files.py --ignore=compat_tests/test_bench.py
   run_compat build prefork 2 --ignore=compat_tests/test_green_pool.py \
     --ignore=compat_tests/test_remote_control.py --ignore=compat_tests/test_operations.py \
-    --ignore=compat_tests/test_docker_files.py
+    --ignore=compat_tests/test_docker_files.py --ignore=compat_tests/test_bench.py
 fi
 
 asan_built() {  # waits for the background build (or builds now if it never started)
@@ -165,7 +165,8 @@ if [[ "${CHECK_SKIP_ASAN:-0}" != 1 ]]; then
     # prefork under the sanitizers covers the parent's fiber runtime (async Redis, the pipe
     # protocol) and the children at once.
     # (The Docker files' checks and their compose run are not about this binary's memory.)
-    run_compat build-asan prefork 2 --ignore=compat_tests/test_docker_files.py
+    run_compat build-asan prefork 2 --ignore=compat_tests/test_docker_files.py \
+      --ignore=compat_tests/test_bench.py
   fi
   unset ASAN_OPTIONS UBSAN_OPTIONS
 fi

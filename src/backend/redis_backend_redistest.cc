@@ -71,5 +71,20 @@ TEST_F(BackendTest, SurvivesAFlushedScriptCache) {
   EXPECT_TRUE(backend.Store(Meta("SUCCESS", Json(2))));
 }
 
+TEST_F(BackendTest, StoresWrittenBehindLandInOrderEvenAfterTheScriptCacheIsFlushed) {
+  RedisBackend backend(testing::TestRedisUrl(1), 60, &stop_);
+  const std::string key = "celery-task-meta-254de228-3c4b-4bb4-8620-8689aa24b6f4";
+  backend.StoreBehind(Meta("STARTED", Json()));  // first use: loads the script, synchronously
+  backend.StoreBehind(Meta("SUCCESS", Json(2)));
+  backend.StoreBehind(Meta("FAILURE", Json()));  // SUCCESS stays sticky behind, too
+  backend.Flush();
+  EXPECT_EQ(Json::Parse(redis_.Call({"GET", key}).str()).At("status"), Json("SUCCESS"));
+  redis_.Call({"DEL", key});
+  redis_.Call({"SCRIPT", "FLUSH"});  // as after a Redis restart: EVALSHA gets NOSCRIPT
+  backend.StoreBehind(Meta("SUCCESS", Json(3)));
+  backend.Flush();  // ... and the write goes again as EVAL
+  EXPECT_EQ(Json::Parse(redis_.Call({"GET", key}).str()).At("result"), Json(3));
+}
+
 }  // namespace
 }  // namespace cw::backend

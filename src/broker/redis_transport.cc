@@ -252,7 +252,12 @@ void RedisTransport::Ack(const std::string& tag) {
   // Written now, its replies read later (write-behind): no round trip per task. Both removes
   // are idempotent, so a resend after a reconnect is harmless; kombu's MULTI around them
   // would not survive a resend cut between MULTI and EXEC, and nothing reads the two apart.
-  conn_.Defer({{"ZREM", p::kUnackedIndexKey, tag}, {"HDEL", p::kUnackedKey, tag}});
+  conn_.Retrying(  // (only a fiber's Defer can throw: it waits for its replies)
+      [&](redis::Connection& c) {
+        c.Defer({{"ZREM", p::kUnackedIndexKey, tag}, {"HDEL", p::kUnackedKey, tag}});
+        return 0;
+      },
+      hard_stop_);
 }
 
 void RedisTransport::Flush() { conn_.Flush(hard_stop_); }

@@ -1,6 +1,8 @@
 // The broker against a real redis-server: kombu's key order, unacked bookkeeping, restores.
 #include "broker/redis_transport.h"
 
+#include <chrono>
+
 #include <gtest/gtest.h>
 
 #include <cw/protocol/keys.h>
@@ -49,6 +51,59 @@ TEST_F(TransportTest, FetchRecordsTheMessageInUnackedThenAckRemovesIt) {
   const double score = std::stod(std::string(redis_.Call({"ZSCORE", "unacked_index", d->tag}).str()));
   EXPECT_NEAR(score, static_cast<double>(std::time(nullptr)), 5.0);
   t.Ack(d->tag);
+  EXPECT_EQ(redis_.Call({"HLEN", "unacked"}).integer(), 0);
+  EXPECT_EQ(redis_.Call({"ZCARD", "unacked_index"}).integer(), 0);
+}
+
+TEST_F(TransportTest, FetchBatchPopsInKeyOrderAndRecordsEachAsKombuWould) {
+  redis_.Call({"LPUSH", protocol::QueueKey("celery", 9), testing::CapturedMessage("priority_9")});
+  redis_.Call({"LPUSH", "celery", testing::CapturedMessage("simple_task")});
+  redis_.Call({"LPUSH", "celery", "not json at all"});
+  redis_.Call({"LPUSH", "celery", testing::CapturedMessage("priority")});
+  auto t = MakeTransport();
+  // Three of four: priority 0 first (in queue order), the priority-9 one stays.
+  std::vector<Delivery> batch = t.FetchBatch(3, 1);
+  ASSERT_EQ(batch.size(), 3u);
+  EXPECT_TRUE(batch[0].envelope_ok);
+  EXPECT_FALSE(batch[1].envelope_ok);  // returned for the worker to report, recorded nowhere
+  EXPECT_EQ(batch[1].payload, "not json at all");
+  EXPECT_TRUE(batch[2].envelope_ok);
+  EXPECT_EQ(redis_.Call({"HLEN", "unacked"}).integer(), 2);
+  EXPECT_EQ(redis_.Call({"ZCARD", "unacked_index"}).integer(), 2);
+  for (const Delivery& d : {batch[0], batch[2]}) {
+    const Json entry = Unacked(d.tag);  // kombu's [message, exchange, routing_key]
+    EXPECT_EQ(entry.At(size_t{0}), Json::Parse(d.payload));
+    EXPECT_EQ(entry.At(size_t{1}), Json(""));
+    EXPECT_EQ(entry.At(size_t{2}), Json("celery"));
+  }
+  EXPECT_EQ(redis_.Call({"LLEN", protocol::QueueKey("celery", 9)}).integer(), 1);
+  batch = t.FetchBatch(10, 1);
+  ASSERT_EQ(batch.size(), 1u);
+  EXPECT_EQ(batch[0].envelope.priority, 9);
+  // Restorable as kombu restores: back on its queue, out of unacked.
+  EXPECT_TRUE(t.Restore(batch[0].tag, false));
+  EXPECT_EQ(redis_.Call({"LLEN", protocol::QueueKey("celery", 9)}).integer(), 1);
+  // Empty queues: it blocks for the timeout and returns nothing.
+  redis_.Call({"DEL", protocol::QueueKey("celery", 9)});
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_TRUE(t.FetchBatch(10, 0.2).empty());
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(150));
+}
+
+TEST_F(TransportTest, AcksWrittenBehindSurviveALostConnection) {
+  redis_.Call({"LPUSH", "celery", testing::CapturedMessage("simple_task")});
+  redis_.Call({"LPUSH", "celery", testing::CapturedMessage("priority")});  // another tag
+  auto t = MakeTransport();
+  std::vector<Delivery> batch = t.FetchBatch(2, 1);
+  ASSERT_EQ(batch.size(), 2u);
+  t.Ack(batch[0].tag);
+  t.Flush();
+  EXPECT_EQ(redis_.Call({"HLEN", "unacked"}).integer(), 1);
+  // Every other client is cut off (the transport's connections among them), then an ack is
+  // written behind: it reaches Redis once the connection is back.
+  redis_.Call({"CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"});
+  t.Ack(batch[1].tag);
+  t.Flush();
   EXPECT_EQ(redis_.Call({"HLEN", "unacked"}).integer(), 0);
   EXPECT_EQ(redis_.Call({"ZCARD", "unacked_index"}).integer(), 0);
 }

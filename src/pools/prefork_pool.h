@@ -4,8 +4,8 @@
 // The parent is a green pool (pools/green_pool.h): the consumer and one fiber per running task
 // share its libuv loop, and all Redis traffic stays here. A task fiber takes a free child,
 // writes the job frame (pools/frame.h), and parks until the child's result frame arrives,
-// answering the child's send requests (TaskContext::Send) meanwhile. The consumer only takes a
-// message when a child is free (-Ofair).
+// answering the child's send requests (TaskContext::Send) meanwhile. The consumer starts a task
+// only when a child is free, and then on any free child (-Ofair).
 //
 // A child that dies mid-task (EOF on its pipe) is reaped and replaced, and the task fails with
 // billiard's WorkerLostError. The hard time limit is the parent's: it SIGKILLs the child and

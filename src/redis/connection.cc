@@ -248,8 +248,12 @@ void Connection::Defer(const std::vector<std::vector<std::string_view>>& command
 
 void Connection::DeferEval(const Script& script, const std::vector<std::string_view>& keys,
                            const std::vector<std::string_view>& args) {
-  if (script.sha1.empty() || !script_sources_.contains(script.sha1)) {
-    Eval(script, keys, args);  // first use: load it (and run this call) synchronously
+  if (green::CurrentFiber() != nullptr || actx_ != nullptr || script.sha1.empty() ||
+      !script_sources_.contains(script.sha1)) {
+    // In a fiber (pipelined already), or the first use here (load it): Eval, which also
+    // reloads the script when Redis lost its cache (a restart).
+    const Reply r = Eval(script, keys, args);
+    if (r.is_error()) spdlog::error("Redis ({}) refused a write: {}", role_, r.str());
     return;
   }
   const std::string nkeys = std::to_string(keys.size());

@@ -341,7 +341,7 @@ std::optional<Json> Worker::HandleControl(const control::ControlRequest& r) {
                                       {"port", options_.broker.port},
                                       {"transport", "redis"},
                                       {"virtual_host", std::to_string(options_.broker.db)}})},
-         {"prefetch_count", pool_->concurrency()},
+         {"prefetch_count", pool_->concurrency() * std::max(1, options_.prefetch_multiplier)},
          {"rusage", Rusage()},
          {"sw_ident", "cworker"},
          {"sw_ver", options_.version}});

@@ -135,6 +135,7 @@ void Worker::Consume() {
     }
     broker::Delivery d = std::move(fetched_.front());
     fetched_.pop_front();
+    ForgetReserved(d);
     try {
       HandleDelivery(d);
     } catch (const std::exception& e) {
@@ -180,8 +181,38 @@ void Worker::FetchMore() {
       continue;
     }
     Track(d.tag);
+    NoteReserved(d);
     fetched_.push_back(std::move(d));
   }
+}
+
+// `inspect reserved`: what the message's headers say, before its body is decoded (Celery lists
+// the same request fields; args and kwargs are the producer's reprs here).
+void Worker::NoteReserved(const broker::Delivery& d) {
+  const Json* headers = d.envelope.doc.Find("headers");
+  if (headers == nullptr || !headers->is_object()) return;
+  auto text = [&](const char* key) {
+    const Json* v = headers->Find(key);
+    return v != nullptr && v->is_string() ? v->as_string() : std::string();
+  };
+  const std::string id = text("id");
+  if (id.empty()) return;
+  Json info = Json::MakeObject(
+      {{"id", id},
+       {"name", text("task")},
+       {"args", text("argsrepr")},
+       {"kwargs", text("kwargsrepr")},
+       {"type", text("task")},
+       {"hostname", options_.nodename},
+       {"time_start", Json()},
+       {"acknowledged", false},
+       {"delivery_info", Json::MakeObject({{"exchange", d.envelope.exchange},
+                                           {"routing_key", d.envelope.routing_key},
+                                           {"priority", d.envelope.priority},
+                                           {"redelivered", false}})},
+       {"worker_pid", Json()}});
+  std::lock_guard lock(control_mutex_);
+  reserved_requests_[id] = std::move(info);
 }
 
 void Worker::RequestWarmShutdown() { warm_stop_.store(true); }
@@ -199,6 +230,14 @@ void Worker::RestoreAllHeld() {
   std::lock_guard lock(control_mutex_);
   scheduled_requests_.clear();
   reserved_requests_.clear();
+}
+
+void Worker::ForgetReserved(const broker::Delivery& d) {
+  const Json* headers = d.envelope.doc.Find("headers");
+  const Json* id = headers != nullptr && headers->is_object() ? headers->Find("id") : nullptr;
+  if (id == nullptr || !id->is_string()) return;
+  std::lock_guard lock(control_mutex_);
+  reserved_requests_.erase(id->as_string());
 }
 
 void Worker::ApplyQueueChanges() {

@@ -109,6 +109,8 @@ class Worker {
 
   void Consume();
   void FetchMore();
+  void NoteReserved(const broker::Delivery& d);
+  void ForgetReserved(const broker::Delivery& d);
   void HandleDelivery(broker::Delivery& d);
   void StartTask(const TaskDescriptor& task, protocol::TaskMessage msg, const std::string& tag);
   pools::Limits LimitsFor(const TaskDescriptor& task, const protocol::TaskMessage& msg) const;
@@ -181,7 +183,8 @@ class Worker {
   std::map<std::string, Json> active_requests_;     ///< id -> request info (`inspect active`)
   std::map<std::string, Json> scheduled_requests_;  ///< id -> {eta, priority, request}
   std::map<std::string, int64_t> totals_;           ///< task name -> count (`inspect stats`)
-  std::map<std::string, Json> reserved_requests_;   ///< held by a rate limit (`inspect reserved`)
+  /// Fetched and not started: in the prefetch batch, or held by a rate limit (`inspect reserved`).
+  std::map<std::string, Json> reserved_requests_;
   RevokedSet revoked_ = RevokedSet::FromEnvironment();
   std::vector<std::string> queues_;          ///< what active_queues reports; control may change it
   std::atomic<bool> queues_changed_{false};  ///< the consumer applies queues_ before its next fetch
