@@ -159,8 +159,9 @@ for i in range(n):
     pause = t0 + i / rate - time.time()
     if pause > 0:
         time.sleep(pause)
+    t = time.time()  # before the send: a fast worker may finish before apply_async returns
     r = tasks.add.apply_async((i, i))
-    sent[r.id] = time.time()
+    sent[r.id] = t
 for task_id in sent:
     tasks.app.AsyncResult(task_id).get(timeout=60)
 print(json.dumps(sent))
