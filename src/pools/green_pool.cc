@@ -138,23 +138,16 @@ void GreenPool::TerminateTask(const std::string& id, int signum) {
   });
 }
 
-bool GreenPool::ChangeConcurrency(int delta, std::string* why) {
+std::optional<std::string> GreenPool::Resize(int delta) {
   int now = concurrency_.load();
   do {
     if (now + delta < 1) {
-      *why = "cannot shrink the pool below 1 (it has " + std::to_string(now) + ")";
-      return false;
+      return "cannot shrink the pool below 1 (it has " + std::to_string(now) + ")";
     }
   } while (!concurrency_.compare_exchange_weak(now, now + delta));
   scheduler_.Post([this] {  // a grown pool lets the waiting consumer go on
     for (green::Fiber* f : slot_waiters_) green::Wake(f);
   });
-  return true;
-}
-
-std::optional<std::string> GreenPool::Resize(int delta) {
-  std::string why;
-  if (!ChangeConcurrency(delta, &why)) return why;
   return std::nullopt;
 }
 

@@ -44,8 +44,6 @@ class GreenPool : public Pool {
 
  protected:
   green::Scheduler& scheduler() { return scheduler_; }
-  /// Changes -c (thread-safe); false, with `why`, below one.
-  bool ChangeConcurrency(int delta, std::string* why);
 
  private:
   void Watchdog();

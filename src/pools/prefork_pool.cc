@@ -371,8 +371,7 @@ void PreforkPool::TerminateTask(const std::string& id, int signum) {
 }
 
 std::optional<std::string> PreforkPool::Resize(int delta) {
-  std::string why;
-  if (!ChangeConcurrency(delta, &why)) return why;
+  if (auto why = GreenPool::Resize(delta)) return why;  // -c of the parent's task fibers
   scheduler().Post([this, delta] { delta > 0 ? Grow(delta) : Shrink(-delta); });
   return std::nullopt;
 }

@@ -246,21 +246,30 @@ void Connection::Defer(const std::vector<std::vector<std::string_view>>& command
   }
 }
 
+namespace {
+
+std::vector<std::string_view> EvalshaArgv(const std::string& sha1, const std::string& nkeys,
+                                          const std::vector<std::string_view>& keys,
+                                          const std::vector<std::string_view>& args) {
+  std::vector<std::string_view> argv = {"EVALSHA", sha1, nkeys};
+  argv.insert(argv.end(), keys.begin(), keys.end());
+  argv.insert(argv.end(), args.begin(), args.end());
+  return argv;
+}
+
+}  // namespace
+
 void Connection::DeferEval(const Script& script, const std::vector<std::string_view>& keys,
                            const std::vector<std::string_view>& args) {
-  if (green::CurrentFiber() != nullptr || actx_ != nullptr || script.sha1.empty() ||
-      !script_sources_.contains(script.sha1)) {
-    // In a fiber (pipelined already), or the first use here (load it): Eval, which also
+  if (green::CurrentFiber() != nullptr || actx_ != nullptr || script.sha1.empty()) {
+    // In a fiber (pipelined already), or the script's first use (load it): Eval, which also
     // reloads the script when Redis lost its cache (a restart).
     const Reply r = Eval(script, keys, args);
     if (r.is_error()) spdlog::error("Redis ({}) refused a write: {}", role_, r.str());
     return;
   }
-  const std::string nkeys = std::to_string(keys.size());
-  std::vector<std::string_view> argv = {"EVALSHA", script.sha1, nkeys};
-  argv.insert(argv.end(), keys.begin(), keys.end());
-  argv.insert(argv.end(), args.begin(), args.end());
-  Defer({argv});
+  script_sources_.try_emplace(script.sha1, script.source);  // for a NOSCRIPT reply
+  Defer({EvalshaArgv(script.sha1, std::to_string(keys.size()), keys, args)});
 }
 
 void Connection::SendDeferredTail(size_t n) {
@@ -325,17 +334,12 @@ void Connection::Flush(const std::atomic<bool>* stop) {
 Reply Connection::Eval(const Script& script, const std::vector<std::string_view>& keys,
                        const std::vector<std::string_view>& args) {
   for (int attempt = 0; attempt < 2; ++attempt) {
-    if (script.sha1.empty() || !script_sources_.contains(script.sha1)) {
+    if (script.sha1.empty()) {
       const Reply loaded = Call({"SCRIPT", "LOAD", script.source});
       if (!loaded.is_string()) return loaded;  // a Redis error reply: the caller reports it
       script.sha1 = std::string(loaded.str());
-      script_sources_[script.sha1] = script.source;
     }
-    const std::string nkeys = std::to_string(keys.size());
-    std::vector<std::string_view> argv = {"EVALSHA", script.sha1, nkeys};
-    argv.insert(argv.end(), keys.begin(), keys.end());
-    argv.insert(argv.end(), args.begin(), args.end());
-    Reply r = Call(argv);
+    Reply r = Call(EvalshaArgv(script.sha1, std::to_string(keys.size()), keys, args));
     if (r.is_error() && r.str().starts_with("NOSCRIPT")) {
       script.sha1.clear();  // Redis restarted or flushed its script cache: load again
       continue;

@@ -108,8 +108,6 @@ class Connection {
   /// Reads every deferred reply, reconnecting and resending with backoff while Redis is away.
   /// Throws Stopped if `*stop` becomes true meanwhile.
   void Flush(const std::atomic<bool>* stop);
-  /// Deferred commands whose replies were not read yet.
-  size_t deferred() const { return deferred_.size(); }
 
   /// Call() that reconnects with backoff on connection errors until it succeeds. Throws
   /// Stopped if `*stop` becomes true while waiting (checked between attempts).

@@ -292,8 +292,10 @@ std::optional<Json> Worker::HandleControl(const control::ControlRequest& r) {
     } else if (m == "revoked") {
       for (const std::string& id : revoked_.Ids()) list.Push(id);
     } else {
-      // reserved: cworker takes a message only when it can start it, so only tasks waiting
-      // for their rate limit wait here.
+      // reserved: the prefetch batch not started yet, then tasks waiting for their rate limit.
+      for (const broker::Delivery& d : fetched_) {
+        if (Json info = ReservedInfo(d); !info.is_null()) list.Push(std::move(info));
+      }
       for (const auto& [id, info] : reserved_requests_) list.Push(info);
     }
     return list;

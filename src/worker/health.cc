@@ -70,7 +70,8 @@ std::string Worker::RenderMetrics() {
   double prefetched = 0;
   {
     std::lock_guard lock(control_mutex_);
-    prefetched = static_cast<double>(scheduled_requests_.size() + reserved_requests_.size());
+    prefetched = static_cast<double>(fetched_.size() + scheduled_requests_.size() +
+                                     reserved_requests_.size());
   }
   using monitoring::Sample;
   return metrics_.Render({

@@ -133,9 +133,12 @@ void Worker::Consume() {
       if (warm_stop_.load()) break;  // popped while the signal arrived: restored below
       if (fetched_.empty()) continue;
     }
-    broker::Delivery d = std::move(fetched_.front());
-    fetched_.pop_front();
-    ForgetReserved(d);
+    broker::Delivery d;
+    {
+      std::lock_guard lock(control_mutex_);
+      d = std::move(fetched_.front());
+      fetched_.pop_front();
+    }
     try {
       HandleDelivery(d);
     } catch (const std::exception& e) {
@@ -144,7 +147,10 @@ void Worker::Consume() {
       spdlog::critical("Unexpected error while handling message {}: {}", d.tag, e.what());
     }
   }
-  fetched_.clear();  // their tags are held: RestoreAllHeld puts them back
+  {
+    std::lock_guard lock(control_mutex_);
+    fetched_.clear();  // their tags are held: RestoreAllHeld puts them back
+  }
   pool_->Drain();
   try {
     transport_->Flush();
@@ -181,23 +187,23 @@ void Worker::FetchMore() {
       continue;
     }
     Track(d.tag);
-    NoteReserved(d);
+    std::lock_guard lock(control_mutex_);
     fetched_.push_back(std::move(d));
   }
 }
 
-// `inspect reserved`: what the message's headers say, before its body is decoded (Celery lists
-// the same request fields; args and kwargs are the producer's reprs here).
-void Worker::NoteReserved(const broker::Delivery& d) {
+// `inspect reserved` of a fetched message: what its headers say, before its body is decoded
+// (Celery lists the same request fields; args and kwargs are the producer's reprs here). Built
+// only when asked, never on the consumer's path. Null when the headers carry no id.
+Json Worker::ReservedInfo(const broker::Delivery& d) const {
   const Json* headers = d.envelope.doc.Find("headers");
-  if (headers == nullptr || !headers->is_object()) return;
   auto text = [&](const char* key) {
-    const Json* v = headers->Find(key);
+    const Json* v = headers != nullptr && headers->is_object() ? headers->Find(key) : nullptr;
     return v != nullptr && v->is_string() ? v->as_string() : std::string();
   };
   const std::string id = text("id");
-  if (id.empty()) return;
-  Json info = Json::MakeObject(
+  if (id.empty()) return Json();  // no id in the headers (protocol v1): not listed
+  return Json::MakeObject(
       {{"id", id},
        {"name", text("task")},
        {"args", text("argsrepr")},
@@ -211,8 +217,6 @@ void Worker::NoteReserved(const broker::Delivery& d) {
                                            {"priority", d.envelope.priority},
                                            {"redelivered", false}})},
        {"worker_pid", Json()}});
-  std::lock_guard lock(control_mutex_);
-  reserved_requests_[id] = std::move(info);
 }
 
 void Worker::RequestWarmShutdown() { warm_stop_.store(true); }
@@ -230,14 +234,6 @@ void Worker::RestoreAllHeld() {
   std::lock_guard lock(control_mutex_);
   scheduled_requests_.clear();
   reserved_requests_.clear();
-}
-
-void Worker::ForgetReserved(const broker::Delivery& d) {
-  const Json* headers = d.envelope.doc.Find("headers");
-  const Json* id = headers != nullptr && headers->is_object() ? headers->Find("id") : nullptr;
-  if (id == nullptr || !id->is_string()) return;
-  std::lock_guard lock(control_mutex_);
-  reserved_requests_.erase(id->as_string());
 }
 
 void Worker::ApplyQueueChanges() {

@@ -109,8 +109,7 @@ class Worker {
 
   void Consume();
   void FetchMore();
-  void NoteReserved(const broker::Delivery& d);
-  void ForgetReserved(const broker::Delivery& d);
+  Json ReservedInfo(const broker::Delivery& d) const;
   void HandleDelivery(broker::Delivery& d);
   void StartTask(const TaskDescriptor& task, protocol::TaskMessage msg, const std::string& tag);
   pools::Limits LimitsFor(const TaskDescriptor& task, const protocol::TaskMessage& msg) const;
@@ -183,8 +182,7 @@ class Worker {
   std::map<std::string, Json> active_requests_;     ///< id -> request info (`inspect active`)
   std::map<std::string, Json> scheduled_requests_;  ///< id -> {eta, priority, request}
   std::map<std::string, int64_t> totals_;           ///< task name -> count (`inspect stats`)
-  /// Fetched and not started: in the prefetch batch, or held by a rate limit (`inspect reserved`).
-  std::map<std::string, Json> reserved_requests_;
+  std::map<std::string, Json> reserved_requests_;   ///< held by a rate limit (`inspect reserved`)
   RevokedSet revoked_ = RevokedSet::FromEnvironment();
   std::vector<std::string> queues_;          ///< what active_queues reports; control may change it
   std::atomic<bool> queues_changed_{false};  ///< the consumer applies queues_ before its next fetch
@@ -200,7 +198,9 @@ class Worker {
   std::mutex health_mutex_;
   std::unique_ptr<redis::Connection> health_conn_;
   std::multimap<std::chrono::system_clock::time_point, std::unique_ptr<Held>> eta_queue_;
-  std::deque<broker::Delivery> fetched_;  ///< fetched in a batch, not handled yet (consumer)
+  /// Fetched in a batch, not handled yet: the consumer's, under control_mutex_ because
+  /// `inspect reserved` lists them too.
+  std::deque<broker::Delivery> fetched_;
 
   // Tags this worker holds in `unacked`, for the cold-shutdown thread.
   mutable std::mutex held_mutex_;
