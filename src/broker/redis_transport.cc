@@ -1,20 +1,25 @@
 // The consumer half of kombu's Redis transport (kombu/transport/redis.py in Python), rewritten
 // against a blocking redis::Connection:
-//   Declare  -> SADD of the binding rows, as queue_declare/queue_bind do
-//   Fetch    -> BRPOP over queue x priority keys, then MULTI {ZADD unacked_index; HSET unacked}
-//   Ack      -> ZREM unacked_index; HDEL unacked (write-behind, see Ack)
-//   Restore  -> WATCH unacked; HGET; MULTI {ZREM; HDEL; RPUSH|LPUSH}
-//   FetchBatch -> when messages are queued: one script pops up to k of them in the same key
-//               order and records each in unacked/unacked_index in the same step, so a crash
-//               can never leave a popped message recorded nowhere; only when the queues are
-//               empty does it block in BRPOP (then MULTI, as Fetch), so an idle worker still
-//               wakes at once for a new message.
-// Between a BRPOP and its MULTI a crash loses the message, as in kombu (window L1 of the
-// protocol reference); the script closes that window for every message that was already queued.
+//   Declare    -> SADD of the binding rows, as queue_declare/queue_bind do
+//   FetchBatch -> one script pops up to k queued messages in kombu's key order (queue x
+//                 priority, round robin) and records each in unacked/unacked_index in the same
+//                 step, so a crash can never leave a popped message recorded nowhere (kombu's
+//                 BRPOP-then-MULTI window, L1 of the protocol reference).
+//                 When the queues are empty it waits without popping: the fetch connection
+//                 reads the queue keys (EXISTS) under CLIENT TRACKING redirected to a subscriber
+//                 connection, and Redis publishes an invalidation on __redis__:invalidate the
+//                 moment any client pushes to one of them; then the script pops again. An idle
+//                 worker wakes within a millisecond, burns no CPU, and still never holds a
+//                 message Redis does not know it holds. (Redis < 6, or an ACL that forbids
+//                 tracking: it blocks in BRPOP as kombu does, with kombu's window.)
+//   Fetch      -> BRPOP over the same keys, then MULTI {ZADD unacked_index; HSET unacked}
+//   Ack        -> ZREM unacked_index; HDEL unacked (write-behind, see Ack)
+//   Restore    -> WATCH unacked; HGET; MULTI {ZREM; HDEL; RPUSH|LPUSH}
 #include "broker/redis_transport.h"
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 
 #include <spdlog/spdlog.h>
 
@@ -72,18 +77,24 @@ end
 return out
 )lua");
 
+// Where Redis sends the client-side caching invalidations of a RESP2 connection's tracked keys.
+constexpr std::string_view kInvalidationChannel = "__redis__:invalidate";
+
 }  // namespace
 
 RedisTransport::RedisTransport(redis::Url url, std::vector<std::string> queues,
                                const std::atomic<bool>* fetch_stop,
                                const std::atomic<bool>* hard_stop)
     : conn_(url, "broker"),
-      fetch_conn_(std::move(url), "broker"),
+      fetch_conn_(url, "broker"),
+      wake_conn_(std::move(url), "broker"),
       queues_(std::move(queues)),
       cycle_(queues_),
       fetch_stop_(fetch_stop),
       hard_stop_(hard_stop) {
   fetch_conn_.track_client_id();
+  wake_conn_.track_client_id();
+  wake_conn_.set_sync_only();
 }
 
 void RedisTransport::KillClient(long long client_id) {
@@ -131,7 +142,28 @@ std::vector<Delivery> RedisTransport::FetchBatch(size_t max, double timeout_s) {
     if (auto d = Fetch(timeout_s)) batch.push_back(std::move(*d));
     return batch;
   }
-  const std::vector<std::string> keys = BrpopKeys();
+  const auto deadline = std::chrono::steady_clock::now() +
+                        std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                            std::chrono::duration<double>(std::max(0.001, timeout_s)));
+  for (;;) {
+    const std::vector<std::string> keys = BrpopKeys();
+    batch = PopQueued(max, keys);
+    if (!batch.empty()) return batch;
+    if (fetch_stop_ != nullptr && fetch_stop_->load()) return batch;
+    const double remaining =
+        std::chrono::duration<double>(deadline - std::chrono::steady_clock::now()).count();
+    if (remaining <= 0) return batch;
+    if (idle_mode_.load() == IdleMode::kBrpop) {
+      // No CLIENT TRACKING: block in BRPOP (one message, recorded just after, as kombu does).
+      if (auto d = Fetch(remaining)) batch.push_back(std::move(*d));
+      return batch;
+    }
+    if (!WaitForPush(keys, remaining)) return batch;  // quiet until the deadline
+  }
+}
+
+std::vector<Delivery> RedisTransport::PopQueued(size_t max, const std::vector<std::string>& keys) {
+  std::vector<Delivery> batch;
   std::vector<std::string_view> key_args = {p::kUnackedIndexKey, p::kUnackedKey};
   key_args.insert(key_args.end(), keys.begin(), keys.end());
   const double now =
@@ -146,14 +178,12 @@ std::vector<Delivery> RedisTransport::FetchBatch(size_t max, double timeout_s) {
   const redis::Reply reply = fetch_conn_.Retrying(
       [&](redis::Connection& c) { return c.Eval(kPopBatchScript, key_args, argv); }, fetch_stop_);
   if (reply.is_error()) {
+    // (A queue key of another type, say.) Not a reason to spin: wait as an empty fetch does.
     spdlog::error("Fetching a batch failed: {}", reply.str());
-  }
-  if (!reply.is_array() || reply.size() == 0) {
-    // Nothing queued: block until something is (one message, recorded as Fetch does).
-    if (auto d = Fetch(timeout_s)) batch.push_back(std::move(*d));
+    green::SleepFor(std::chrono::milliseconds(500));
     return batch;
   }
-  for (size_t i = 0; i + 2 < reply.size(); i += 3) {
+  for (size_t i = 0; reply.is_array() && i + 2 < reply.size(); i += 3) {
     const long long index = reply.at(i).integer() - 1;
     Delivery d;
     d.queue = index >= 0 && static_cast<size_t>(index) < queue_names.size()
@@ -165,6 +195,61 @@ std::vector<Delivery> RedisTransport::FetchBatch(size_t max, double timeout_s) {
   }
   if (!batch.empty()) Rotate(batch.back().queue);
   return batch;
+}
+
+bool RedisTransport::WaitForPush(const std::vector<std::string>& keys, double timeout_s) {
+  const auto timeout = std::chrono::milliseconds(
+      std::max<long long>(1, static_cast<long long>(std::ceil(timeout_s * 1000))));
+  try {
+    if (!wake_conn_.connected()) {
+      wake_conn_.Connect();
+      const redis::Reply r = wake_conn_.Call({"SUBSCRIBE", kInvalidationChannel});
+      if (r.is_error()) return FallBackToBrpop(r.str());
+    }
+    const long long target = wake_conn_.client_id();
+    fetch_conn_.Connect();
+    if (fetch_conn_.connects() != tracking_connects_ || target != tracking_target_) {
+      // NOLOOP: our own pops do not wake us; pushes by anyone else (restores included) do.
+      const std::string redirect = std::to_string(target);
+      const redis::Reply r =
+          fetch_conn_.Call({"CLIENT", "TRACKING", "ON", "REDIRECT", redirect, "NOLOOP"});
+      if (r.is_error()) {
+        if (r.str().find("does not exist") != std::string_view::npos) {
+          wake_conn_.Close();  // it went away meanwhile: subscribe again next round
+          return true;
+        }
+        return FallBackToBrpop(r.str());
+      }
+      tracking_connects_ = fetch_conn_.connects();
+      tracking_target_ = target;
+      idle_mode_.store(IdleMode::kTracking);
+    }
+    // Reading the keys arms their tracking (again: an invalidation disarms a key); a message
+    // pushed after the pop and before this read is seen here instead.
+    std::vector<std::string_view> argv = {"EXISTS"};
+    argv.insert(argv.end(), keys.begin(), keys.end());
+    const redis::Reply queued = fetch_conn_.Call(argv);
+    if (queued.is_integer() && queued.integer() > 0) return true;
+    if (!wake_conn_.WaitReadable(timeout)) return false;
+    wake_conn_.ReadNext();  // the invalidation: some queue key changed
+    return true;
+  } catch (const redis::ConnectionError& e) {
+    // Redis went away (or the wake connection was killed at shutdown): the pop that follows
+    // reconnects with backoff or sees the stop flag. A short pause keeps this from spinning.
+    wake_conn_.Close();
+    spdlog::debug("Idle wait interrupted: {}", e.what());
+    green::SleepFor(std::chrono::milliseconds(std::min<long long>(timeout.count(), 50)));
+    return true;
+  }
+}
+
+bool RedisTransport::FallBackToBrpop(std::string_view why) {
+  spdlog::warn("Redis refused client-side tracking ({}): an idle worker blocks in BRPOP, and a "
+               "message it pops is recorded in unacked just after, as kombu does",
+               why);
+  idle_mode_.store(IdleMode::kBrpop);
+  wake_conn_.Close();
+  return true;
 }
 
 void RedisTransport::Rotate(const std::string& queue) {

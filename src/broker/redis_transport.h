@@ -52,9 +52,17 @@ class RedisTransport {
 
   /// Up to `max` messages at once when some are queued, each popped and recorded in
   /// unacked/unacked_index in one server-side step (no window where a popped message is
-  /// recorded nowhere); when none are, blocks like Fetch for up to `timeout_s` and returns at
-  /// most one. Same key order as Fetch.
+  /// recorded nowhere). When none are, waits up to `timeout_s` for one to be pushed: Redis
+  /// tells us (client-side caching invalidations of the queue keys) and the script pops again.
+  /// Against a Redis without CLIENT TRACKING (< 6) it blocks in Fetch instead and returns at
+  /// most one. Same key order as Fetch. Returns early, empty, once `*fetch_stop` is raised.
   std::vector<Delivery> FetchBatch(size_t max, double timeout_s);
+
+  /// The server-side id of the connection an idle FetchBatch waits on (-1 before it exists).
+  /// Killing it (KillClient) wakes the wait; the fetch then sees the stop flag.
+  long long wake_client_id() const { return wake_conn_.client_id(); }
+  /// Whether the consumer may be blocked in BRPOP (no CLIENT TRACKING, or Fetch in use).
+  bool may_block_in_brpop() const { return idle_mode_.load() != IdleMode::kTracking; }
 
   /// Removes the message from unacked/unacked_index (kombu's ack and reject-without-requeue).
   /// Write-behind on a plain thread: sent at once, its replies read by the next call or Flush.
@@ -88,6 +96,13 @@ class RedisTransport {
 
  private:
   std::vector<std::string> BrpopKeys() const;
+  /// Pops up to `max` queued messages with the script (recorded in unacked); empty when none.
+  std::vector<Delivery> PopQueued(size_t max, const std::vector<std::string>& keys);
+  /// Idle wait without a loss window: true when something may have been pushed to a queue
+  /// (or the wait was disturbed), false when `timeout_s` passed quietly. Sets idle_mode_ to
+  /// kBrpop when Redis has no CLIENT TRACKING.
+  bool WaitForPush(const std::vector<std::string>& keys, double timeout_s);
+  bool FallBackToBrpop(std::string_view why);
   /// Parses a popped payload into `d`; records it in unacked unless the pop script did so
   /// under the same tag (`recorded_tag`, "" if it did not).
   void Complete(Delivery& d, const std::string& recorded_tag);
@@ -98,6 +113,13 @@ class RedisTransport {
   // BRPOP gets a connection of its own: while it blocks, acks, restores and publishes from
   // other fibers (green pool) must not queue behind it.
   redis::Connection fetch_conn_;
+  // Subscribed to __redis__:invalidate; fetch_conn_ has CLIENT TRACKING redirected to it, so a
+  // push to a queue key fetch_conn_ read (EXISTS) wakes the idle wait here.
+  redis::Connection wake_conn_;
+  enum class IdleMode { kUnknown, kTracking, kBrpop };
+  std::atomic<IdleMode> idle_mode_{IdleMode::kUnknown};  // read by the signal thread
+  int64_t tracking_connects_ = -1;  ///< fetch_conn_.connects() when tracking was turned on
+  long long tracking_target_ = -1;  ///< wake_conn_'s id it redirects to
   std::vector<std::string> queues_;
   std::vector<std::string> cycle_;  ///< queue order for the next BRPOP (round robin)
   const std::atomic<bool>* fetch_stop_;

@@ -2,6 +2,7 @@
 #include "broker/redis_transport.h"
 
 #include <chrono>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -174,6 +175,69 @@ TEST_F(TransportTest, GarbageIsReportedAndNotRecorded) {
   EXPECT_FALSE(d->envelope_ok);
   EXPECT_FALSE(d->error.empty());
   EXPECT_EQ(redis_.Call({"HLEN", "unacked"}).integer(), 0);
+}
+
+// The idle wait: nothing is popped until something is pushed, then the script pops and records
+// it in one step. It must wake at once, not at its timeout.
+TEST_F(TransportTest, IdleFetchWakesAtOnceOnAPushAndRecordsItAtomically) {
+  auto t = MakeTransport();
+  std::thread producer([] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    redis::Connection other(testing::TestRedisUrl(), "producer");
+    other.Call({"LPUSH", protocol::QueueKey("celery", 4), testing::CapturedMessage("priority_4")});
+  });
+  const auto t0 = std::chrono::steady_clock::now();
+  std::vector<Delivery> batch = t.FetchBatch(10, 5);
+  const auto waited = std::chrono::steady_clock::now() - t0;
+  producer.join();
+  ASSERT_EQ(batch.size(), 1u);
+  EXPECT_GE(waited, std::chrono::milliseconds(250));
+  EXPECT_LT(waited, std::chrono::milliseconds(1500));  // woken by the push, not the 5 s timeout
+  EXPECT_FALSE(t.may_block_in_brpop());
+  EXPECT_EQ(Unacked(batch[0].tag).At(size_t{0}), Json::Parse(batch[0].payload));
+  // Our own pops do not wake us (NOLOOP): an empty wait lasts its timeout.
+  const auto t1 = std::chrono::steady_clock::now();
+  EXPECT_TRUE(t.FetchBatch(10, 0.3).empty());
+  EXPECT_GE(std::chrono::steady_clock::now() - t1, std::chrono::milliseconds(250));
+}
+
+TEST_F(TransportTest, KillingTheWakeConnectionEndsTheIdleWait) {
+  auto t = MakeTransport();
+  EXPECT_TRUE(t.FetchBatch(10, 0.05).empty());  // sets the wait up
+  ASSERT_GE(t.wake_client_id(), 0);
+  std::thread killer([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    stop_.store(true);
+    redis::Connection other(testing::TestRedisUrl(), "killer");
+    other.Call({"CLIENT", "KILL", "ID", std::to_string(t.wake_client_id())});
+  });
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_TRUE(t.FetchBatch(10, 10).empty());
+  killer.join();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(2));
+}
+
+// A Redis (or an ACL user) without client tracking: BRPOP as kombu does, still at once.
+TEST_F(TransportTest, WithoutClientTrackingTheIdleFetchBlocksInBrpop) {
+  redis_.Call({"ACL", "SETUSER", "notrack", "on", ">pw", "~*", "&*", "+@all", "-client|tracking"});
+  redis::Url url = testing::TestRedisUrl();
+  url.username = "notrack";
+  url.password = "pw";
+  RedisTransport t(url, {"celery"}, &stop_, &stop_);
+  std::thread producer([] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    redis::Connection other(testing::TestRedisUrl(), "producer");
+    other.Call({"LPUSH", "celery", testing::CapturedMessage("simple_task")});
+  });
+  const auto t0 = std::chrono::steady_clock::now();
+  std::vector<Delivery> batch = t.FetchBatch(10, 5);
+  const auto waited = std::chrono::steady_clock::now() - t0;
+  producer.join();
+  redis_.Call({"ACL", "DELUSER", "notrack"});
+  ASSERT_EQ(batch.size(), 1u);
+  EXPECT_LT(waited, std::chrono::milliseconds(1500));
+  EXPECT_TRUE(t.may_block_in_brpop());
+  EXPECT_EQ(redis_.Call({"HEXISTS", "unacked", batch[0].tag}).integer(), 1);
 }
 
 TEST_F(TransportTest, FetchTimesOutOnEmptyQueues) {

@@ -127,7 +127,7 @@ void Connection::set_reply_timeout(std::chrono::milliseconds timeout) {
 
 void Connection::Connect() {
   if (connected()) return;
-  if (green::CurrentFiber() != nullptr) {
+  if (green::CurrentFiber() != nullptr && !sync_only_) {
     ConnectAsync();
   } else {
     ConnectSync();
@@ -177,6 +177,7 @@ void Connection::AfterConnect() {
   if (url_.db != 0) check(Call({"SELECT", std::to_string(url_.db)}), "SELECT");
   if (connected_before_) reconnects_.fetch_add(1);
   connected_before_ = true;
+  ++connects_;
   if (ctx_ != nullptr && !deferred_.empty()) SendDeferredTail(deferred_.size());
   if (track_client_id_) {
     const Reply id = Call({"CLIENT", "ID"});
@@ -187,8 +188,7 @@ void Connection::AfterConnect() {
 bool Connection::WaitReadable(std::chrono::milliseconds timeout) {
   if (ctx_ == nullptr) return true;  // the read that follows reports the problem
   if (ctx_->reader != nullptr && ctx_->reader->pos < ctx_->reader->len) return true;  // buffered
-  pollfd p{ctx_->fd, POLLIN, 0};
-  return poll(&p, 1, static_cast<int>(timeout.count())) != 0;  // ready, error or hang-up
+  return green::WaitFd(ctx_->fd, green::kReadable, timeout) != 0;  // ready, error or hang-up
 }
 
 Reply Connection::ReadReply() {

@@ -123,12 +123,20 @@ class Connection {
 
   /// Connections made again after this one had been connected once (lost, then back).
   int64_t reconnects() const { return reconnects_.load(); }
+  /// Connections made so far (0 before the first): server-side state set on a connection
+  /// (CLIENT TRACKING) must be set again when this changes.
+  int64_t connects() const { return connects_; }
+
+  /// Use the blocking engine even when connecting inside a fiber. For a subscriber that a
+  /// fiber waits on with WaitReadable (which parks only the fiber); its few commands block.
+  void set_sync_only() { sync_only_ = true; }
 
   /// Blocks for the next reply on a subscribed connection (pub/sub messages). Plain threads
   /// only. Throws ConnectionError when the connection is lost.
   Reply ReadNext() { return ReadReply(); }
   /// Whether a reply can be read now or within `timeout` (sync connections): a subscriber polls
-  /// with this so it can stop, without a socket timeout that would break the connection.
+  /// with this so it can stop, without a socket timeout that would break the connection. In a
+  /// fiber only the fiber waits.
   bool WaitReadable(std::chrono::milliseconds timeout);
 
   /// Socket timeout for replies (blocking commands add their own timeout on top).
@@ -155,6 +163,8 @@ class Connection {
   bool track_client_id_ = false;
   std::atomic<long long> client_id_{-1};
   bool connected_before_ = false;
+  bool sync_only_ = false;
+  int64_t connects_ = 0;
   std::atomic<int64_t> reconnects_{0};
   // Write-behind (plain threads): commands sent whose replies are not read yet, oldest first;
   // `unread_` of them were sent on the current socket (the rest go again after a reconnect).

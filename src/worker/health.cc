@@ -8,7 +8,7 @@
 namespace cw::worker {
 namespace {
 
-// The consumer loop turns at least once a second (BRPOP times out after 1 s); a loop silent
+// The consumer loop turns at least once a second (an idle fetch waits 1 s at most); a loop silent
 // for this long is stuck.
 constexpr int64_t kLoopStaleMs = 30000;
 

@@ -2,8 +2,8 @@
 // "consumer" fiber for green):
 //   1. Declare the queues (retrying, with Celery-style log lines, while Redis is down).
 //   2. Log "Connected to <broker>" and "<node> ready."; Python tests and tooling wait for it.
-//   3. Loop: start ETA tasks whose time has come; wait for a free slot in the pool; BRPOP (at
-//      most 1 s, or until the next ETA) for a message; hand it to HandleDelivery
+//   3. Loop: start ETA tasks whose time has come; wait for a free slot in the pool; fetch a
+//      batch, or wait for one (at most 1 s, or until the next ETA); hand each to HandleDelivery
 //      (message_handler.cc), which starts it in the pool (inline for solo, a fiber for green).
 //   4. On warm shutdown the loop ends, the pool finishes the running tasks; every message still
 //      held in `unacked` (ETA-held, or popped at the moment of the signal) is put back on its
@@ -259,15 +259,19 @@ void Worker::ColdShutdown() {
   static const std::atomic<bool> kGiveUpAtOnce{true};
   broker::RedisTransport restorer(options_.broker, options_.queues, &kGiveUpAtOnce,
                                   &kGiveUpAtOnce);
-  // The main thread may be blocked in BRPOP right now (always so in the green pool): end it
-  // first, or it would pop the very messages restored next and leave them in `unacked`.
+  // The main thread may be waiting for a push to an empty queue right now (always so in the
+  // green pool): wake it, so it sees the stop flag instead of popping the very messages
+  // restored next. Its wait is on a connection of its own; a BRPOP (Redis without client
+  // tracking) is ended by killing the fetch connection. A pop script already running is left
+  // to finish: its messages are recorded in `unacked` and tracked, and the rounds below see them.
   try {
-    restorer.KillClient(transport_->fetch_client_id());
+    restorer.KillClient(transport_->wake_client_id());
+    if (transport_->may_block_in_brpop()) restorer.KillClient(transport_->fetch_client_id());
   } catch (const std::exception& e) {
-    spdlog::warn("Could not end the consumer's BRPOP: {}", e.what());
+    spdlog::warn("Could not wake the consumer: {}", e.what());
   }
-  // A message the BRPOP had already popped is recorded in `unacked` and tracked a moment later
-  // by the main thread: look again until a round finds nothing new.
+  // A message already popped is recorded in `unacked` and tracked a moment later by the main
+  // thread: look again until a round finds nothing new.
   std::set<std::string> restored;
   for (int round = 0; round < 5; ++round) {
     std::vector<std::string> tags;
