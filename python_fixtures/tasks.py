@@ -238,6 +238,15 @@ def soft_limited(seconds):
 
 
 @app.task
+def visit_slowly(key, seconds):
+    """INCR ``key``, then sleep ``seconds``; returns the count (the kill tests' probe)."""
+    import redis
+    count = redis.Redis.from_url(app.conf.broker_url).incr(key)
+    time.sleep(seconds)
+    return count
+
+
+@app.task
 def count_visit(key):
     """INCR ``key`` on the broker's Redis; returns the new count."""
     import redis

@@ -135,10 +135,12 @@ if build_tree build -DCMAKE_BUILD_TYPE=RelWithDebInfo; then
   # control runs on the solo pass and, with the sanitizers, on prefork.)
   run_compat build green 4 --ignore=compat_tests/test_prefork_pool.py \
     --ignore=compat_tests/test_remote_control.py --ignore=compat_tests/test_operations.py \
-    --ignore=compat_tests/test_docker_files.py --ignore=compat_tests/test_bench.py
+    --ignore=compat_tests/test_docker_files.py --ignore=compat_tests/test_bench.py \
+    --ignore=compat_tests/test_reliability.py
   run_compat build prefork 2 --ignore=compat_tests/test_green_pool.py \
     --ignore=compat_tests/test_remote_control.py --ignore=compat_tests/test_operations.py \
-    --ignore=compat_tests/test_docker_files.py --ignore=compat_tests/test_bench.py
+    --ignore=compat_tests/test_docker_files.py --ignore=compat_tests/test_bench.py \
+    --ignore=compat_tests/test_reliability.py
 fi
 
 asan_built() {  # waits for the background build (or builds now if it never started)

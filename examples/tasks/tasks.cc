@@ -138,6 +138,15 @@ int64_t count_visit(const std::string& key) {
 CW_TASK(count_visit, .arg_names = {"key"});
 // [count_visit]
 
+// INCR `key`, then sleep: a task that leaves a trace the moment it starts (the kill tests count
+// how many times each one ran). Returns the count.
+int64_t visit_slowly(const std::string& key, double seconds) {
+  const auto count = cw::redis::Command({"INCR", key}).As<int64_t>();
+  cw::SleepFor(std::chrono::duration<double>(seconds));
+  return count;
+}
+CW_TASK(visit_slowly, .arg_names = {"key", "seconds"});
+
 // CPU-bound work: n rounds of xorshift64 (Marsaglia), same numbers as the Python twin.
 int64_t cpu(int64_t n) {
   uint64_t x = 88172645463325252ULL;

@@ -77,6 +77,9 @@ end
 return out
 )lua");
 
+// kombu's unacked_mutex_expire: a restorer that died holding the lock frees it after this.
+constexpr int kUnackedMutexExpireSeconds = 300;
+
 // Where Redis sends the client-side caching invalidations of a RESP2 connection's tracked keys.
 constexpr std::string_view kInvalidationChannel = "__redis__:invalidate";
 
@@ -382,6 +385,57 @@ std::vector<std::string> RedisTransport::PublishRouted(const std::string& exchan
   if (queues.empty()) queues.push_back(routing_key);
   for (const std::string& q : queues) Publish(q, priority, payload);
   return queues;
+}
+
+long long RedisTransport::ExtendLeases(const std::vector<std::string>& tags) {
+  if (tags.empty()) return 0;
+  const double now =
+      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  const std::string score = fmt::format("{:.6f}", now);
+  // XX: a tag acked or restored meanwhile is not brought back. CH: count the updated ones.
+  std::vector<std::string_view> argv = {"ZADD", p::kUnackedIndexKey, "XX", "CH"};
+  argv.reserve(4 + 2 * tags.size());
+  for (const std::string& tag : tags) {
+    argv.push_back(score);
+    argv.push_back(tag);
+  }
+  const redis::Reply r = conn_.CallRetrying(argv, hard_stop_);
+  if (r.is_error()) spdlog::error("Extending the leases of held messages failed: {}", r.str());
+  return r.is_integer() ? r.integer() : 0;
+}
+
+int RedisTransport::RestoreVisible(double visibility_timeout_s) {
+  // The lock is redis-py's (kombu's Mutex): SET NX with an expiry, released only by its owner.
+  static const redis::Script kRelease(
+      "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end "
+      "return 0");
+  const std::string token = util::Uuid4();
+  const std::string expire_ms = std::to_string(kUnackedMutexExpireSeconds * 1000);
+  const redis::Reply locked = conn_.CallRetrying(
+      {"SET", p::kUnackedMutexKey, token, "NX", "PX", expire_ms}, hard_stop_);
+  if (!locked.is_string()) return 0;  // another worker is restoring right now
+  auto release = [&] {
+    conn_.Retrying(
+        [&](redis::Connection& c) { return c.Eval(kRelease, {p::kUnackedMutexKey}, {token}); },
+        hard_stop_);
+  };
+  int restored = 0;
+  try {
+    const double now =
+        std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
+            .count();
+    const std::string ceil = fmt::format("{:.6f}", now - visibility_timeout_s);
+    const redis::Reply visible = conn_.CallRetrying(
+        {"ZREVRANGEBYSCORE", p::kUnackedIndexKey, ceil, "0"}, hard_stop_);
+    for (size_t i = 0; visible.is_array() && i < visible.size(); ++i) {
+      if (Restore(std::string(visible.at(i).str()), false)) ++restored;
+    }
+  } catch (...) {
+    release();
+    throw;
+  }
+  release();
+  return restored;
 }
 
 bool RedisTransport::Restore(const std::string& tag, bool leftmost) {

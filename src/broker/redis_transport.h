@@ -89,6 +89,16 @@ class RedisTransport {
   /// cannot be popped again by it. For cold shutdown, from the signal thread's own transport.
   void KillClient(long long client_id);
 
+  /// Refreshes the unacked_index score of each tag still in it (ZADD XX): the lease that keeps
+  /// other workers' visibility-timeout restores off the messages this worker holds. Returns
+  /// how many were still there.
+  long long ExtendLeases(const std::vector<std::string>& tags);
+
+  /// kombu's restore_visible: under the `unacked_mutex` lock (skipped when another worker holds
+  /// it), restores every message recorded in unacked longer ago than `visibility_timeout_s`.
+  /// Returns how many were restored.
+  int RestoreVisible(double visibility_timeout_s);
+
   /// Puts an unacked message back on its queue, marked redelivered, and forgets it: RPUSH (it
   /// is consumed next) for restores, LPUSH (consumed last) for reject-with-requeue, into the
   /// message's priority list. Returns false when the tag was not in `unacked` any more.

@@ -240,6 +240,36 @@ TEST_F(TransportTest, WithoutClientTrackingTheIdleFetchBlocksInBrpop) {
   EXPECT_EQ(redis_.Call({"HEXISTS", "unacked", batch[0].tag}).integer(), 1);
 }
 
+// Visibility timeout: a held message's lease is refreshed, a lost worker's expires and is
+// restored; the restore takes kombu's unacked_mutex, and leaves it alone when another has it.
+TEST_F(TransportTest, LeasesKeepHeldMessagesAndRestoreVisibleTakesTheRest) {
+  redis_.Call({"LPUSH", "celery", testing::CapturedMessage("simple_task")});
+  redis_.Call({"LPUSH", "celery", testing::CapturedMessage("priority")});
+  redis_.Call({"LPUSH", "celery", testing::CapturedMessage("failure")});
+  auto t = MakeTransport();
+  std::vector<Delivery> batch = t.FetchBatch(3, 1);
+  ASSERT_EQ(batch.size(), 3u);
+  const std::string held = batch[0].tag, lost = batch[1].tag, acked = batch[2].tag;
+  t.Ack(acked);
+  t.Flush();
+  const std::string old = std::to_string(std::time(nullptr) - 100);
+  redis_.Call({"ZADD", "unacked_index", old, held, old, lost});
+  EXPECT_EQ(t.ExtendLeases({held, acked}), 1);  // the acked one is not brought back
+  EXPECT_EQ(redis_.Call({"ZSCORE", "unacked_index", acked}).is_nil(), true);
+  redis_.Call({"SET", "unacked_mutex", "someone-else"});
+  EXPECT_EQ(t.RestoreVisible(50), 0);  // another worker is restoring
+  EXPECT_EQ(redis_.Call({"HEXISTS", "unacked", lost}).integer(), 1);
+  EXPECT_EQ(redis_.Call({"GET", "unacked_mutex"}).str(), "someone-else");
+  redis_.Call({"DEL", "unacked_mutex"});
+  EXPECT_EQ(t.RestoreVisible(50), 1);
+  EXPECT_EQ(redis_.Call({"HEXISTS", "unacked", lost}).integer(), 0);
+  EXPECT_EQ(redis_.Call({"HEXISTS", "unacked", held}).integer(), 1);
+  EXPECT_EQ(redis_.Call({"EXISTS", "unacked_mutex"}).integer(), 0);  // released
+  const Json back = Json::Parse(redis_.Call({"LINDEX", "celery", "-1"}).str());
+  EXPECT_EQ(back.At("properties").At("delivery_tag"), Json(lost));
+  EXPECT_EQ(back.At("headers").At("redelivered"), Json(true));
+}
+
 TEST_F(TransportTest, FetchTimesOutOnEmptyQueues) {
   auto t = MakeTransport();
   EXPECT_FALSE(t.Fetch(0.05).has_value());

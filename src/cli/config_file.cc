@@ -44,6 +44,24 @@ class Reader {
     return v.as_int();
   }
 
+  // broker_transport_options: the Redis transport's options kombu would read; unknown ones are
+  // warned about, as other settings are.
+  void TransportOptions(const std::string& key, const Json& v, ConfigFile* c) const {
+    if (v.is_null()) return;
+    if (!v.is_object()) Fail(key, "an object {\"visibility_timeout\": 3600}", v);
+    for (const auto& [name, value] : v.as_object()) {
+      if (name == "visibility_timeout") {
+        if (!value.is_number() || value.as_double() <= 0) {
+          Fail(key + "." + name, "a positive number of seconds", value);
+        }
+        c->visibility_timeout = value.as_double();
+      } else {
+        c->warnings.push_back(source_ + ": ignoring unknown or unsupported transport option '" +
+                              name + "'");
+      }
+    }
+  }
+
   // task_routes: {"pattern": "queue" | {"queue": "queue", ...}, ...}, or a list of such
   // objects (Celery accepts a list of routers), applied in order.
   void Routes(const std::string& key, const Json& v, std::vector<canvas::RouteRule>* out,
@@ -135,6 +153,8 @@ ConfigFile ParseConfig(std::string_view text, const std::string& source) {
       c.worker_max_tasks_per_child = static_cast<int>(r.Count(key, v, 0));
     } else if (key == "worker_max_memory_per_child") {
       c.worker_max_memory_per_child = r.Count(key, v, 0, std::numeric_limits<int64_t>::max());
+    } else if (key == "broker_transport_options") {
+      r.TransportOptions(key, v, &c);
     } else if (key == "worker_eta_task_limit") {
       c.worker_eta_task_limit =
           static_cast<size_t>(r.Count(key, v, 0, std::numeric_limits<int64_t>::max()));

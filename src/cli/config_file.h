@@ -40,6 +40,8 @@ struct ConfigFile {
   std::optional<int> worker_prefetch_multiplier;
   std::optional<int> worker_concurrency;  ///< null in the file -> 0 (number of CPUs)
   std::optional<size_t> worker_eta_task_limit;  ///< null in the file (no limit) -> 0
+  /// broker_transport_options: {"visibility_timeout": seconds}.
+  std::optional<double> visibility_timeout;
   std::optional<bool> task_reject_on_worker_lost;
   std::optional<bool> worker_send_task_events;
   std::optional<std::string> worker_state_db;

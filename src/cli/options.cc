@@ -61,6 +61,9 @@ void ApplyConfig(const ConfigFile& file, const CLI::App& app, CliOptions* out) {
   if (file.worker_max_memory_per_child && unset("--max-memory-per-child")) {
     out->max_memory_per_child = *file.worker_max_memory_per_child;
   }
+  if (file.visibility_timeout && unset("--visibility-timeout")) {
+    out->visibility_timeout = *file.visibility_timeout;
+  }
   if (file.worker_eta_task_limit && unset("--eta-task-limit")) {
     out->eta_task_limit = *file.worker_eta_task_limit;
   }
@@ -198,6 +201,13 @@ bool ParseCommandLine(int argc, char** argv, CliOptions* out, int* exit_code) {
                  "enforced")
       ->type_name("SECONDS")
       ->check(CLI::PositiveNumber);
+  app.add_option("--visibility-timeout", out->visibility_timeout,
+                 "broker_transport_options visibility_timeout: seconds after which a message "
+                 "left in unacked by a lost worker is restored to its queue; this worker "
+                 "extends the lease of every message it still holds")
+      ->type_name("SECONDS")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   app.add_option("--soft-time-limit", out->soft_time_limit,
                  "task_soft_time_limit: seconds before SoftTimeLimitExceeded is raised in a task "
                  "(prefork, green: at its next yield point or cw::Checkpoint(); solo: not "

@@ -32,6 +32,9 @@ struct CliOptions {
   bool result_extended = false;
   bool track_started = false;  ///< task_track_started
   size_t eta_task_limit = 1000;  ///< worker_eta_task_limit; 0 = no limit
+  /// broker_transport_options visibility_timeout: seconds before an unacked message counts as
+  /// lost and is restored (kombu's default, 1 h).
+  double visibility_timeout = 3600;
   size_t stack_size_kib = 256;     ///< green: --stack-size, KiB per fiber
   double blocking_threshold = 1.0;  ///< green: --blocking-threshold, seconds (0: off)
   std::optional<double> time_limit;       ///< --time-limit / task_time_limit

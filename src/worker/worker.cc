@@ -93,6 +93,7 @@ int Worker::Run() {
   StartHttp();
   pool_->Run([this] { Consume(); });
   ready_.store(false);
+  if (lease_keeper_) lease_keeper_->Stop();
   mailbox_->Stop();  // before the state its commands read goes away
   events_->Stop();   // worker-offline
   http_.reset();
@@ -107,6 +108,12 @@ void Worker::Consume() {
   }
   spdlog::info("Connected to {}", options_.broker.ToString());
   spdlog::info("{} ready.", options_.nodename);
+  lease_keeper_ = std::make_unique<LeaseKeeper>(
+      options_.broker, options_.queues, options_.visibility_timeout, [this] {
+        std::lock_guard lock(held_mutex_);
+        return std::vector<std::string>(held_tags_.begin(), held_tags_.end());
+      });
+  lease_keeper_->Start();
   events_->Start();  // worker-online, then a heartbeat every 2 s
   mailbox_->Start();  // celery inspect / celery control
   ready_.store(true);

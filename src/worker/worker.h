@@ -31,6 +31,7 @@
 #include "pools/pool.h"
 #include "redis/connection.h"
 #include "redis/url.h"
+#include "worker/lease_keeper.h"
 #include "worker/rate_limit.h"
 #include "worker/revoked_set.h"
 
@@ -54,6 +55,9 @@ struct WorkerOptions {
   /// worker_eta_task_limit: ETA/countdown tasks held in memory at most; when reached the worker
   /// stops fetching until one is due (0 = no limit).
   size_t eta_task_limit = 1000;
+  /// kombu's visibility_timeout: messages in unacked older than this are restored (by whichever
+  /// worker looks first); the leases of the messages this worker holds are kept fresh.
+  double visibility_timeout = 3600;
   size_t stack_size = 256 * 1024;   ///< green: bytes of stack per fiber
   double blocking_threshold = 1.0;  ///< green: warn when a task keeps the loop this long
   std::optional<double> time_limit;       ///< task_time_limit (hard), seconds
@@ -193,6 +197,7 @@ class Worker {
   // --http: counters, the listener, the loop's last turn, its own Redis connection for checks.
   monitoring::Metrics metrics_;
   std::unique_ptr<monitoring::HttpListener> http_;
+  std::unique_ptr<LeaseKeeper> lease_keeper_;  ///< visibility timeout: leases and restores
   std::atomic<int64_t> loop_turned_ms_{0};  ///< steady clock, ms
   std::atomic<bool> ready_{false};
   std::mutex health_mutex_;
