@@ -99,11 +99,12 @@ def redis_server():
 
 @pytest.fixture
 def redis_factory():
-    """Start extra redis-servers (``redis_factory(port=None)``); all killed after the test."""
+    """Start extra redis-servers (``redis_factory(port=None, persistent=False, options=None)``);
+    all killed after the test."""
     servers = []
 
-    def start(port=None):
-        server = RedisServer(port=port).start()
+    def start(port=None, **kwargs):
+        server = RedisServer(port=port, **kwargs).start()
         servers.append(server)
         return server
 

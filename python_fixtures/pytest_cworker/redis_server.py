@@ -29,8 +29,11 @@ class RedisServer:
     its directory. Usable as a context manager.
     """
 
-    def __init__(self, port=None, executable=None):
+    def __init__(self, port=None, executable=None, persistent=False, options=None):
         self.port = port or free_port()
+        # persistent: an append-only file fsynced on every write, kept across restart().
+        self.persistent = persistent
+        self.extra_options = dict(options or {})
         self.executable = executable or shutil.which("redis-server") or "redis-server"
         self.proc = None
         self.dir = None
@@ -46,16 +49,19 @@ class RedisServer:
         return redis.Redis(host="127.0.0.1", port=self.port, db=db, **kwargs)
 
     def start(self, timeout=10):
-        self.dir = tempfile.mkdtemp(prefix=f"cw-redis-{self.port}-")
+        if self.dir is None:
+            self.dir = tempfile.mkdtemp(prefix=f"cw-redis-{self.port}-")
         options = {
             "port": str(self.port),
             "bind": "127.0.0.1",
             "save": "",
-            "appendonly": "no",
+            "appendonly": "yes" if self.persistent else "no",
+            "appendfsync": "always",
             "dir": self.dir,
             "daemonize": "no",
             "logfile": os.path.join(self.dir, "redis.log"),
         }
+        options.update(self.extra_options)
         cmd = [self.executable]
         for name, value in options.items():
             cmd += [f"--{name}", value]
@@ -86,6 +92,16 @@ class RedisServer:
     def flushall(self):
         with self.client() as conn:
             conn.flushall()
+
+    def restart(self, down_for=0.0, sig=signal.SIGKILL):
+        """Kill the server with ``sig`` (no chance to save: the append-only file is all that
+        survives), wait ``down_for`` seconds, start it again on the same port and files."""
+        import time
+
+        self.proc.send_signal(sig)
+        self.proc.wait(timeout=10)
+        time.sleep(down_for)
+        return self.start()
 
     def stop(self):
         """Kill the server (SIGKILL after 5 s of SIGTERM) and remove its directory."""
