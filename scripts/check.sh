@@ -4,10 +4,11 @@
 #   2. build build/ (RelWithDebInfo), then build-asan/ (Debug, address+undefined sanitizers) in
 #      the background at the lowest priority while the suites run on build/
 #   3. ctest in both build trees
-#   4. docs/*.md snippets checked against examples/tasks/tasks.cc; src/ includes checked
+#   4. a 30 s libFuzzer run over the protocol decoders (scripts/fuzz.sh)
+#   5. docs/*.md snippets checked against examples/tasks/tasks.cc; src/ includes checked
 #      against the layering table of docs/architecture.md
-#   5. the compat suite (pytest compat_tests) against build/bin/cworker (on -P solo, green and
-#      prefork) and build-asan/bin/cworker (on -P prefork)
+#   6. the compat suite (pytest compat_tests) against build/bin/cworker (on -P solo and green)
+#      and build-asan/bin/cworker (on -P prefork)
 # Every step runs even if an earlier one failed; the exit status is non-zero if anything
 # failed, and the last line is the plain summary "N passed, M failed" (ctest + pytest).
 # Set CHECK_SKIP_ASAN=1 to skip the sanitizer tree (local quick runs only).
@@ -128,19 +129,15 @@ if build_tree build -DCMAKE_BUILD_TYPE=RelWithDebInfo; then
   start_asan_build
   run_ctest build
   run_compat build
-  # The same suite with every worker on the green pool, four tasks at a time, and on the
-  # prefork pool with two children: chords, retries, ETAs, malformed input and shutdown must
-  # not depend on running one task at a time, nor in the worker's own process.
-  # (Each pool's own test module pins its pool; the other pool's pass need not repeat it. Remote
-  # control runs on the solo pass and, with the sanitizers, on prefork.)
+  # The same suite with every worker on the green pool, four tasks at a time: chords,
+  # retries, ETAs, malformed input and shutdown must not depend on running one task at a time.
+  # (Modules that pin their own pools need not repeat: the pools' own, remote control,
+  # operations, the Docker files, the benchmark, the kill and Redis fault tests.) The prefork
+  # pass is the sanitizer tree's below: the whole suite on -P prefork -c 2.
   run_compat build green 4 --ignore=compat_tests/test_prefork_pool.py \
     --ignore=compat_tests/test_remote_control.py --ignore=compat_tests/test_operations.py \
     --ignore=compat_tests/test_docker_files.py --ignore=compat_tests/test_bench.py \
-    --ignore=compat_tests/test_reliability.py
-  run_compat build prefork 2 --ignore=compat_tests/test_green_pool.py \
-    --ignore=compat_tests/test_remote_control.py --ignore=compat_tests/test_operations.py \
-    --ignore=compat_tests/test_docker_files.py --ignore=compat_tests/test_bench.py \
-    --ignore=compat_tests/test_reliability.py
+    --ignore=compat_tests/test_reliability.py --ignore=compat_tests/test_redis_faults.py
 fi
 
 asan_built() {  # waits for the background build (or builds now if it never started)
@@ -159,6 +156,16 @@ asan_built() {  # waits for the background build (or builds now if it never star
   return 1
 }
 
+# A short libFuzzer run over the envelope, body and result decoders (clang, ASan + UBSan),
+# seeded from the captured fixtures and the kept regressions; counted as one test.
+say "check: fuzzing the protocol decoders for ${CHECK_FUZZ_SECONDS:-30}s"
+if run_logged "$LOG_DIR/fuzz.log" scripts/fuzz.sh "${CHECK_FUZZ_SECONDS:-30}"; then
+  passed=$((passed + 1))
+else
+  note_failure "the fuzz run found a crash (log: $LOG_DIR/fuzz.log; input kept in protocol/fuzz/regressions/)"
+  failed=$((failed + 1))
+fi
+
 if [[ "${CHECK_SKIP_ASAN:-0}" != 1 ]]; then
   export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1"
   export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
@@ -166,9 +173,10 @@ if [[ "${CHECK_SKIP_ASAN:-0}" != 1 ]]; then
     run_ctest build-asan
     # prefork under the sanitizers covers the parent's fiber runtime (async Redis, the pipe
     # protocol) and the children at once.
-    # (The Docker files' checks and their compose run are not about this binary's memory.)
+    # (The Docker files' checks and their compose run are not about this binary's memory; the
+    # kill tests SIGKILL it.)
     run_compat build-asan prefork 2 --ignore=compat_tests/test_docker_files.py \
-      --ignore=compat_tests/test_bench.py
+      --ignore=compat_tests/test_bench.py --ignore=compat_tests/test_reliability.py
   fi
   unset ASAN_OPTIONS UBSAN_OPTIONS
 fi
