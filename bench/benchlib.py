@@ -24,7 +24,10 @@ def free_port():
 
 
 def start(cmd, log, **kwargs):
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, **kwargs)
+    # Benchmarks may run as root (CI machines): consent as Celery's C_FORCE_ROOT does.
+    env = dict(kwargs.pop("env", None) or os.environ)
+    env.setdefault("C_FORCE_ROOT", "1")
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, **kwargs)
     STARTED.append(proc)
     return proc
 

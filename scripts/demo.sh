@@ -16,6 +16,11 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 cd "$REPO_ROOT"
 
 PYTHON=/usr/bin/python3
+if [[ "$(id -u)" == 0 && -z "${C_FORCE_ROOT:-}" ]]; then
+  # cworker refuses to run as root without consent; the demo gives it (docs/robustness.md).
+  say "demo: running as root: the worker starts with C_FORCE_ROOT=1 (use --uid in production)"
+  export C_FORCE_ROOT=1
+fi
 WORKER_BIN="${CWORKER_BIN:-$REPO_ROOT/build/bin/cworker}"
 RUN_DIR="$(mktemp -d "${TMPDIR:-/tmp}/cworker-demo-XXXXXX")"
 WORKER_LOG="$RUN_DIR/worker.stderr.log"

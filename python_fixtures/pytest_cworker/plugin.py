@@ -52,6 +52,9 @@ def _attach(item, handle, since=0):
 
 # --- hooks ------------------------------------------------------------------------------
 def pytest_configure(config):
+    # CI runs as root, and cworker refuses root without consent (Celery's C_FORCE_ROOT, which
+    # every worker the tests start inherits); test_security.py checks the refusal itself.
+    os.environ["C_FORCE_ROOT"] = "1"
     config.addinivalue_line("markers", "slow: takes seconds (shutdown, reconnect); still run")
     config.addinivalue_line(
         "markers", "cworker_only: behaviour cworker defines differently from Python Celery"

@@ -81,6 +81,8 @@ class RedisServer:
         try:
             with self.client(socket_timeout=1, socket_connect_timeout=1) as conn:
                 return conn.ping()
+        except (redis.exceptions.AuthenticationError, redis.exceptions.ResponseError):
+            return True  # it answers (a password is required): it is up
         except redis.exceptions.ConnectionError:
             return False
 

@@ -14,6 +14,7 @@
 
 #include "cli/banner.h"
 #include "cli/module_loader.h"
+#include "cli/privileges.h"
 #include "cli/options.h"
 #include "pools/prefork_child.h"
 #include "util/hostname.h"
@@ -69,6 +70,24 @@ int Main(int argc, char** argv) {
   cw::log::ParseLevel(cli.loglevel, &level);
   if (cli.pool_child > 0) return ChildMain(cli, level);
   cw::log::Setup(level);
+  if (!cli.uid.empty() || !cli.gid.empty()) {
+    if (const std::string why = cw::cli::DropPrivileges(cli.uid, cli.gid); !why.empty()) {
+      std::fprintf(stderr, "Error: --uid/--gid: %s\n", why.c_str());
+      return 1;
+    }
+  }
+  if (cw::cli::RunningAsRoot()) {
+    if (!cw::cli::RootConsented(cli.allow_root)) {
+      std::fprintf(stderr,
+                   "Error: refusing to run the worker as root: task libraries and messages "
+                   "from Redis would run with superuser privileges.\nUse --uid USER (and "
+                   "--gid GROUP) to switch to an unprivileged user, or consent with "
+                   "--allow-root (or C_FORCE_ROOT=1, as Celery).\n");
+      return 1;
+    }
+    spdlog::warn("You're running the worker with superuser privileges (--allow-root / "
+                 "C_FORCE_ROOT): this is not recommended. Use --uid to run as another user.");
+  }
   for (const std::string& warning : cli.config_warnings) spdlog::warn("{}", warning);
 
   cw::worker::WorkerOptions options;

@@ -201,6 +201,14 @@ bool ParseCommandLine(int argc, char** argv, CliOptions* out, int* exit_code) {
                  "enforced")
       ->type_name("SECONDS")
       ->check(CLI::PositiveNumber);
+  app.add_option("--uid", out->uid,
+                 "run as this user (name or number), switched to before the task library loads")
+      ->type_name("USER");
+  app.add_option("--gid", out->gid, "run as this group (default: the --uid user's group)")
+      ->type_name("GROUP");
+  app.add_flag("--allow-root", out->allow_root,
+               "consent to run as root (also: C_FORCE_ROOT in the environment, as Celery); "
+               "without it, or --uid, the worker refuses to start as root");
   app.add_option("--visibility-timeout", out->visibility_timeout,
                  "broker_transport_options visibility_timeout: seconds after which a message "
                  "left in unacked by a lost worker is restored to its queue; this worker "

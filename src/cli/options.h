@@ -48,6 +48,9 @@ struct CliOptions {
   int64_t max_memory_per_child = 0;    ///< prefork: --max-memory-per-child, KiB (0: never)
   std::string statedb;  ///< --statedb / worker_state_db: revoked ids kept across restarts
   std::string http;     ///< --http HOST:PORT: /healthz and /metrics
+  std::string uid;      ///< --uid: user to run as (dropped to before tasks load)
+  std::string gid;      ///< --gid: group to run as
+  bool allow_root = false;  ///< --allow-root: consent to run as root (also C_FORCE_ROOT)
   int pool_child = 0;  ///< internal: > 0 when started as prefork child number N
   std::string config;  ///< --config FILE; empty: none
   /// Lines to log as warnings once logging is set up (ignored keys of the config file).

@@ -154,7 +154,9 @@ void Connection::ConnectSync() {
     if (ctx_ == nullptr) throw ConnectionError("out of memory creating a Redis context");
     if (ctx_->err != 0) Fail("Error connecting to " + url_.unix_path);
   }
-  redisEnableKeepAlive(ctx_);
+  // TCP keepalive only: on a unix socket hiredis's TCP options fail (EOPNOTSUPP) and leave the
+  // context in an error state that fails every command after it.
+  if (url_.unix_path.empty()) redisEnableKeepAlive(ctx_);
   set_reply_timeout(reply_timeout_);
   AfterConnect();
 }
@@ -512,7 +514,7 @@ void Connection::ConnectAsync() {
     attempt->done.Set();
     throw ConnectionError(last_error);
   }
-  redisEnableKeepAlive(&actx_->c);
+  if (url_.unix_path.empty()) redisEnableKeepAlive(&actx_->c);  // TCP only, as above
   // AUTH and SELECT go first; fibers that asked meanwhile wait on `attempt` until they are done.
   try {
     AfterConnect();
