@@ -206,3 +206,19 @@ def test_kombu_53_type_markers_arrive_as_plain_values(worker, celery_app, broker
         "when": "2024-01-02",
         "not_a_marker": {"__type__": "datetime", "__value__": "x", "extra": 1},
     }
+
+
+@pytest.mark.cworker_only  # Celery has no such limit: it decodes whatever arrives
+def test_a_message_over_the_size_limit_is_refused_with_a_failure(cworker, celery_app, broker,
+                                                                 results):
+    """--max-message-size: the body is never decoded; the client gets a DecodeError naming the
+    limit, and the worker goes on serving."""
+    worker = cworker.start("--max-message-size", "100000")
+    big = celery_app.send_task("tasks.echo", args=("x" * 150_000,))
+    with pytest.raises(DecodeError, match=r"larger than this worker accepts \(100000 bytes"):
+        big.get(timeout=RESULT_TIMEOUT)
+    assert_stored_exception(results, big.id, "kombu.exceptions", "DecodeError")
+    worker.wait_for_log(r"ERROR/MainProcess\] Received invalid task message: message of \d+ bytes")
+    small = celery_app.send_task("tasks.echo", args=("x" * 1000,))
+    assert small.get(timeout=RESULT_TIMEOUT)["args"] == ["x" * 1000]
+    assert broker.llen("celery") == 0

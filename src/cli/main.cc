@@ -119,6 +119,7 @@ int Main(int argc, char** argv) {
   options.track_started = cli.track_started;
   options.eta_task_limit = cli.eta_task_limit;
   options.visibility_timeout = cli.visibility_timeout;
+  options.max_message_size = cli.max_message_size;
   options.stack_size = cli.stack_size_kib * 1024;
   options.blocking_threshold = cli.blocking_threshold;
   options.time_limit = cli.time_limit;

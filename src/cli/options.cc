@@ -201,6 +201,12 @@ bool ParseCommandLine(int argc, char** argv, CliOptions* out, int* exit_code) {
                  "enforced")
       ->type_name("SECONDS")
       ->check(CLI::PositiveNumber);
+  app.add_option("--max-message-size", out->max_message_size,
+                 "messages larger than this many bytes are refused (a FAILURE naming the limit) "
+                 "and never decoded; 0: no limit")
+      ->type_name("BYTES")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   app.add_option("--uid", out->uid,
                  "run as this user (name or number), switched to before the task library loads")
       ->type_name("USER");

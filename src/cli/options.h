@@ -35,6 +35,7 @@ struct CliOptions {
   /// broker_transport_options visibility_timeout: seconds before an unacked message counts as
   /// lost and is restored (kombu's default, 1 h).
   double visibility_timeout = 3600;
+  size_t max_message_size = size_t{64} << 20;  ///< --max-message-size, bytes (0: no limit)
   size_t stack_size_kib = 256;     ///< green: --stack-size, KiB per fiber
   double blocking_threshold = 1.0;  ///< green: --blocking-threshold, seconds (0: off)
   std::optional<double> time_limit;       ///< --time-limit / task_time_limit

@@ -64,6 +64,23 @@ RequestInfo Worker::MakeRequest(const p::TaskMessage& msg) const {
 
 void Worker::HandleDelivery(broker::Delivery& d) {
   p::DecodeError error;
+  if (options_.max_message_size > 0 && d.payload.size() > options_.max_message_size) {
+    // Its body is never decoded (a base64 copy, a JSON tree, the arguments: several times its
+    // size in memory); the envelope's headers still name the task for the FAILURE.
+    error.kind = p::DecodeError::Kind::kDecodeError;
+    error.message = fmt::format(
+        "message of {} bytes is larger than this worker accepts ({} bytes, --max-message-size)",
+        d.payload.size(), options_.max_message_size);
+    if (const Json* headers = d.envelope.doc.Find("headers");
+        headers != nullptr && headers->is_object()) {
+      const Json* id = headers->Find("id");
+      const Json* task = headers->Find("task");
+      if (id != nullptr && id->is_string()) error.task_id = id->as_string();
+      if (task != nullptr && task->is_string()) error.task_name = task->as_string();
+    }
+    RejectUndecodable(d, error);
+    return;
+  }
   std::optional<p::TaskMessage> msg = p::DecodeTaskMessage(d.envelope, &error);
   if (!msg) {
     RejectUndecodable(d, error);

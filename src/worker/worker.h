@@ -58,6 +58,8 @@ struct WorkerOptions {
   /// kombu's visibility_timeout: messages in unacked older than this are restored (by whichever
   /// worker looks first); the leases of the messages this worker holds are kept fresh.
   double visibility_timeout = 3600;
+  /// Messages larger than this (bytes) are refused with a FAILURE, never decoded (0: no limit).
+  size_t max_message_size = size_t{64} << 20;
   size_t stack_size = 256 * 1024;   ///< green: bytes of stack per fiber
   double blocking_threshold = 1.0;  ///< green: warn when a task keeps the loop this long
   std::optional<double> time_limit;       ///< task_time_limit (hard), seconds
