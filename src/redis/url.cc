@@ -42,6 +42,11 @@ std::optional<Url> Url::Parse(std::string_view text, std::string* error) {
   } else if (text.starts_with("redis+socket://")) {
     rest = text.substr(15);
     is_unix = true;
+  } else if (text.starts_with("rediss://")) {
+    *error = "TLS (rediss://) is not supported: Debian 12's hiredis 0.14 has no TLS. Run a TLS "
+             "tunnel (stunnel) to Redis and give its local end as redis:// "
+             "(docs/robustness.md)";
+    return std::nullopt;
   } else {
     *error = "unsupported broker URL '" + std::string(text) +
              "' (expected redis://host:port/db or unix:///path.sock)";

@@ -51,5 +51,12 @@ TEST(RedisUrl, RejectsOtherSchemesAndBadNumbers) {
   EXPECT_FALSE(Url::Parse("redis://h:1/-1", &error));
 }
 
+TEST(Url, TlsIsRefusedWithTheWayAround) {
+  std::string error;
+  EXPECT_FALSE(Url::Parse("rediss://127.0.0.1:6380/0", &error));
+  EXPECT_NE(error.find("TLS (rediss://) is not supported"), std::string::npos) << error;
+  EXPECT_NE(error.find("tunnel"), std::string::npos) << error;
+}
+
 }  // namespace
 }  // namespace cw::redis
