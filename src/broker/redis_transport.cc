@@ -149,10 +149,12 @@ std::vector<Delivery> RedisTransport::FetchBatch(size_t max, double timeout_s) {
                         std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                             std::chrono::duration<double>(std::max(0.001, timeout_s)));
   for (;;) {
+    // Checked before every pop: at a cold shutdown the signal thread restores what this worker
+    // held, which wakes this wait; popping those messages again would leave them in unacked.
+    if (fetch_stop_ != nullptr && fetch_stop_->load()) return batch;
     const std::vector<std::string> keys = BrpopKeys();
     batch = PopQueued(max, keys);
     if (!batch.empty()) return batch;
-    if (fetch_stop_ != nullptr && fetch_stop_->load()) return batch;
     const double remaining =
         std::chrono::duration<double>(deadline - std::chrono::steady_clock::now()).count();
     if (remaining <= 0) return batch;

@@ -288,7 +288,7 @@ void Worker::ColdShutdown() {
         if (!restored.contains(tag)) tags.push_back(tag);
       }
     }
-    if (tags.empty() && round > 0) break;
+    if (tags.empty() && round > 1) break;  // two quiet rounds: a pop in flight has landed
     if (!tags.empty()) spdlog::warn("Restoring {} unacknowledged message(s)", tags.size());
     for (const std::string& tag : tags) {
       restored.insert(tag);
