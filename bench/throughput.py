@@ -101,13 +101,14 @@ class Bench:
         log = open(log_path, "w")
         worker = start(cmd, log, cwd=FIXTURES, env=self.env)
         deadline = time.monotonic() + 60
-        # Ready once it blocks in BRPOP on its (still empty) queue: both print their "ready"
-        # lines at levels the benchmark turns off to keep logging out of the measurement.
+        # Ready once it waits on its (still empty) queue: Celery in BRPOP, cworker subscribed
+        # for the queue keys' invalidations after reading them (EXISTS). Both print their
+        # "ready" lines at levels the benchmark turns off to keep logging out of the measurement.
         while time.monotonic() < deadline:
             if worker.poll() is not None:
                 raise RuntimeError(f"{name} exited: {log_path.read_text()[-2000:]}")
             clients = self.b.client_list()
-            if any(c.get("cmd") in ("brpop", "evalsha", "eval") for c in clients):
+            if any(c.get("cmd") in ("brpop", "exists") for c in clients):
                 return worker
             time.sleep(0.05)
         raise TimeoutError(f"{name} not consuming after 60 s")
@@ -121,7 +122,7 @@ class Bench:
             pids = tree(worker.pid)
             cpu0, cmds0 = cpu_seconds(pids), self.commands()
             t0 = time.monotonic()
-            self.b.rename("staging", queue)  # wakes the worker's BRPOP, as an LPUSH would
+            self.b.rename("staging", queue)  # wakes the waiting worker, as an LPUSH would
             deadline = t0 + max(120, n / 100)
 
             def done():

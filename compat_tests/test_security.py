@@ -7,14 +7,18 @@
 (Pickle and other code-running serializers are refused in test_malformed.py.)
 """
 
+import glob
 import os
+import shutil
 import subprocess
+import tempfile
 
 import pytest
 from celery import Celery
 
 from pytest_cworker.plugin import RESULT_TIMEOUT, close_app
 from pytest_cworker.waiting import wait_until
+from pytest_cworker.worker import CworkerFactory, task_library_dir
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="only root can refuse root")
 
@@ -38,18 +42,44 @@ def test_refuses_to_run_as_root_without_consent(cworker):
     assert "--uid" in proc.stderr and "C_FORCE_ROOT" in proc.stderr
 
 
+@pytest.fixture
+def readable_build(cworker_binary):
+    """The worker and its libraries copied where user ``nobody`` can read them: the checkout
+    may sit in a directory only root can enter (prefork children are exec'd as ``nobody``)."""
+    root = tempfile.mkdtemp(prefix="cworker-uid-")
+    src_lib = task_library_dir(cworker_binary)
+    for sub in ("bin", "lib"):
+        os.makedirs(os.path.join(root, sub))
+    shutil.copy2(cworker_binary, os.path.join(root, "bin", "cworker"))
+    for lib in glob.glob(os.path.join(src_lib, "*.so*")):
+        shutil.copy2(lib, os.path.join(root, "lib"))
+    for folder, dirs, files in os.walk(root):
+        os.chmod(folder, 0o755)
+        for name in files:
+            os.chmod(os.path.join(folder, name), 0o755)
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
 @needs_root
 @pytest.mark.parametrize("pool", ["solo", "prefork"])
-def test_uid_switches_user_before_serving(cworker, tasks, pool):
-    # No consent given: switching user is what makes it acceptable.
-    handle = cworker.start("--uid", "nobody", "--gid", "nogroup", pool=pool, concurrency=2,
-                           env={"C_FORCE_ROOT": ""})
-    assert uids_of(handle.proc.pid) == [65534] * 4  # real, effective, saved, filesystem
-    assert tasks.add.delay(2, 2).get(timeout=RESULT_TIMEOUT) == 4
-    if pool == "prefork":
-        child = tasks.pid.delay().get(timeout=RESULT_TIMEOUT)
-        assert child in handle.child_pids()
-        assert uids_of(child) == [65534] * 4
+def test_uid_switches_user_before_serving(cworker, readable_build, redis_server, tasks, pool):
+    factory = CworkerFactory(os.path.join(readable_build, "bin", "cworker"), readable_build,
+                             redis_server.url(0), redis_server.url(1))
+    try:
+        # No consent given: switching user is what makes it acceptable.
+        handle = factory.start("--uid", "nobody", "--gid", "nogroup", pool=pool, concurrency=2,
+                               env={"C_FORCE_ROOT": "",
+                                    "LD_LIBRARY_PATH": os.path.join(readable_build, "lib")})
+        assert uids_of(handle.proc.pid) == [65534] * 4  # real, effective, saved, filesystem
+        assert tasks.add.delay(2, 2).get(timeout=RESULT_TIMEOUT) == 4
+        if pool == "prefork":
+            child = tasks.pid.delay().get(timeout=RESULT_TIMEOUT)
+            assert child in handle.child_pids()
+            assert uids_of(child) == [65534] * 4
+    finally:
+        codes = factory.close()
+    assert list(codes.values()) == [0]
 
 
 def test_unknown_uid_is_a_clear_error(cworker):

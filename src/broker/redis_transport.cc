@@ -28,6 +28,7 @@
 #include <cworker/json.h>
 
 #include "green/waits.h"
+#include "redis/key_prefix.h"
 #include "util/uuid.h"
 
 namespace cw::broker {
@@ -313,7 +314,7 @@ std::optional<Delivery> RedisTransport::Fetch(double timeout_s) {
     return std::nullopt;
   }
   Delivery d;
-  d.queue = std::string(p::QueueOfKey(reply.at(0).str()));
+  d.queue = std::string(p::QueueOfKey(redis::StripPrefix(reply.at(0).str(), url().key_prefix)));
   d.payload = std::string(reply.at(1).str());
   Rotate(d.queue);
   Complete(d, "");

@@ -55,9 +55,28 @@ class Reader {
           Fail(key + "." + name, "a positive number of seconds", value);
         }
         c->visibility_timeout = value.as_double();
+      } else if (name == "master_name") {
+        c->master_name = String(key + "." + name, value);
+      } else if (name == "global_keyprefix") {
+        c->global_keyprefix = String(key + "." + name, value, /*allow_empty=*/true);
       } else {
         c->warnings.push_back(source_ + ": ignoring unknown or unsupported transport option '" +
                               name + "'");
+      }
+    }
+  }
+
+  void BackendTransportOptions(const std::string& key, const Json& v, ConfigFile* c) const {
+    if (v.is_null()) return;
+    if (!v.is_object()) Fail(key, "an object {\"master_name\": \"mymaster\"}", v);
+    for (const auto& [name, value] : v.as_object()) {
+      if (name == "master_name") {
+        c->backend_master_name = String(key + "." + name, value);
+      } else if (name == "global_keyprefix") {
+        c->backend_global_keyprefix = String(key + "." + name, value, /*allow_empty=*/true);
+      } else {
+        c->warnings.push_back(source_ + ": ignoring unknown or unsupported result backend "
+                              "transport option '" + name + "'");
       }
     }
   }
@@ -155,6 +174,8 @@ ConfigFile ParseConfig(std::string_view text, const std::string& source) {
       c.worker_max_memory_per_child = r.Count(key, v, 0, std::numeric_limits<int64_t>::max());
     } else if (key == "broker_transport_options") {
       r.TransportOptions(key, v, &c);
+    } else if (key == "result_backend_transport_options") {
+      r.BackendTransportOptions(key, v, &c);
     } else if (key == "worker_eta_task_limit") {
       c.worker_eta_task_limit =
           static_cast<size_t>(r.Count(key, v, 0, std::numeric_limits<int64_t>::max()));

@@ -40,8 +40,13 @@ struct ConfigFile {
   std::optional<int> worker_prefetch_multiplier;
   std::optional<int> worker_concurrency;  ///< null in the file -> 0 (number of CPUs)
   std::optional<size_t> worker_eta_task_limit;  ///< null in the file (no limit) -> 0
-  /// broker_transport_options: {"visibility_timeout": seconds}.
+  /// broker_transport_options: {"visibility_timeout": seconds, "master_name": "..."}.
   std::optional<double> visibility_timeout;
+  std::optional<std::string> master_name;
+  std::optional<std::string> global_keyprefix;  ///< kombu 5.3+
+  /// result_backend_transport_options: {"master_name": "...", "global_keyprefix": "..."}.
+  std::optional<std::string> backend_master_name;
+  std::optional<std::string> backend_global_keyprefix;
   std::optional<bool> task_reject_on_worker_lost;
   std::optional<bool> worker_send_task_events;
   std::optional<std::string> worker_state_db;

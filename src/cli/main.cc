@@ -47,11 +47,21 @@ std::vector<std::string> ChildCommand(int argc, char** argv) {
   return command;
 }
 
+// cw::redis::Command's default URL, for tasks: the broker's; a sentinel URL carries its master's
+// name along (as ?master_name=), since tasks see only the URL.
+std::string TaskRedisUrl(const cw::cli::CliOptions& cli) {
+  std::string error;
+  std::optional<cw::redis::Url> url = cw::redis::Url::Parse(cli.broker, &error);
+  if (!url || !url->is_sentinel()) return cli.broker;
+  if (url->master_name.empty()) url->master_name = cli.master_name;
+  return url->ToString(false);
+}
+
 // cworker --pool-child N: serve jobs for the parent over the pipes it set up.
 int ChildMain(const cw::cli::CliOptions& cli, spdlog::level::level_enum level) {
   const cw::pools::ChildFds fds = cw::pools::PrepareChildProcess();
   cw::log::Setup(level, "ForkPoolWorker-" + std::to_string(cli.pool_child));
-  cw::redis::SetDefaultUrl(cli.broker);
+  cw::redis::SetDefaultUrl(TaskRedisUrl(cli));
   try {
     cw::cli::LoadTaskModule(cli.app);
   } catch (const std::exception& e) {
@@ -98,6 +108,14 @@ int Main(int argc, char** argv) {
     return 2;
   }
   options.broker = *broker;
+  if (!cli.master_name.empty()) options.broker.master_name = cli.master_name;
+  options.broker.key_prefix = cli.global_keyprefix;
+  if (options.broker.is_sentinel() && options.broker.master_name.empty()) {
+    std::fprintf(stderr, "Error: Invalid value for '-b' / '--broker': a sentinel:// URL needs the "
+                         "'master_name' transport option (--broker-transport-option "
+                         "master_name=NAME)\n");
+    return 2;
+  }
   if (!cli.result_backend.empty()) {
     auto backend = cw::redis::Url::Parse(cli.result_backend, &error);
     if (!backend) {
@@ -105,6 +123,21 @@ int Main(int argc, char** argv) {
       return 2;
     }
     options.backend = *backend;
+    // Celery 5.3+'s backend rule: a prefix not ending in one of ":_-." gets a "_".
+    options.backend->key_prefix = cli.backend_global_keyprefix;
+    if (!options.backend->key_prefix.empty() &&
+        std::string_view(":_-.").find(options.backend->key_prefix.back()) == std::string_view::npos) {
+      options.backend->key_prefix += '_';
+    }
+    if (options.backend->is_sentinel() && options.backend->master_name.empty()) {
+      options.backend->master_name =
+          cli.backend_master_name.empty() ? options.broker.master_name : cli.backend_master_name;
+    }
+    if (options.backend->is_sentinel() && options.backend->master_name.empty()) {
+      std::fprintf(stderr, "Error: Invalid value for '--result-backend': a sentinel:// URL needs "
+                           "'master_name' (--result-backend-transport-option master_name=NAME)\n");
+      return 2;
+    }
   }
   options.queues = cli.queues;
   options.concurrency = cli.concurrency;
@@ -134,7 +167,7 @@ int Main(int argc, char** argv) {
   options.max_memory_per_child_kib = cli.max_memory_per_child;
   if (options.pool == "prefork") options.child_command = ChildCommand(argc, argv);
   if (options.pool == "green") RaiseOpenFileLimit();
-  cw::redis::SetDefaultUrl(cli.broker);  // cw::redis::Command's default, for tasks
+  cw::redis::SetDefaultUrl(TaskRedisUrl(cli));  // cw::redis::Command's default, for tasks
   for (const cw::canvas::RouteRule& rule : options.routes) {
     spdlog::debug("task_routes: {} -> queue {}", rule.pattern, rule.queue);
   }

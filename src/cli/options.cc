@@ -61,6 +61,16 @@ void ApplyConfig(const ConfigFile& file, const CLI::App& app, CliOptions* out) {
   if (file.worker_max_memory_per_child && unset("--max-memory-per-child")) {
     out->max_memory_per_child = *file.worker_max_memory_per_child;
   }
+  if (file.master_name && out->master_name.empty()) out->master_name = *file.master_name;
+  if (file.global_keyprefix && out->global_keyprefix.empty()) {
+    out->global_keyprefix = *file.global_keyprefix;
+  }
+  if (file.backend_global_keyprefix && out->backend_global_keyprefix.empty()) {
+    out->backend_global_keyprefix = *file.backend_global_keyprefix;
+  }
+  if (file.backend_master_name && out->backend_master_name.empty()) {
+    out->backend_master_name = *file.backend_master_name;
+  }
   if (file.visibility_timeout && unset("--visibility-timeout")) {
     out->visibility_timeout = *file.visibility_timeout;
   }
@@ -69,6 +79,23 @@ void ApplyConfig(const ConfigFile& file, const CLI::App& app, CliOptions* out) {
   }
   out->routes.insert(out->routes.end(), file.task_routes.begin(), file.task_routes.end());
   out->config_warnings = file.warnings;
+}
+
+std::pair<std::string, std::string> SplitOption(const std::string& flag, const std::string& name) {
+  const size_t eq = flag.find('=');
+  if (eq == std::string::npos || eq == 0) {
+    throw CLI::ValidationError(name, "expects KEY=VALUE, got '" + flag + "'");
+  }
+  return {flag.substr(0, eq), flag.substr(eq + 1)};
+}
+
+double PositiveSeconds(const std::string& text, const std::string& name) {
+  double v = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || end != text.data() + text.size() || !(v > 0)) {
+    throw CLI::ValidationError(name, "expects a positive number of seconds, got '" + text + "'");
+  }
+  return v;
 }
 
 }  // namespace
@@ -239,8 +266,46 @@ bool ParseCommandLine(int argc, char** argv, CliOptions* out, int* exit_code) {
       ->type_name("SECONDS")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  std::vector<std::string> broker_options;
+  app.add_option("--broker-transport-option", broker_options,
+                 "broker_transport_options entry: master_name=NAME (Sentinel), "
+                 "visibility_timeout=SECONDS, global_keyprefix=PREFIX; repeatable")
+      ->type_name("KEY=VALUE")
+      ->allow_extra_args(false);
+  std::vector<std::string> backend_options;
+  app.add_option("--result-backend-transport-option", backend_options,
+                 "result_backend_transport_options entry: master_name=NAME (Sentinel; default: "
+                 "the broker's), global_keyprefix=PREFIX")
+      ->type_name("KEY=VALUE")
+      ->allow_extra_args(false);
   try {
     app.parse(argc, argv);
+    for (const std::string& flag : broker_options) {
+      const auto [key, value] = SplitOption(flag, "--broker-transport-option");
+      if (key == "master_name") {
+        out->master_name = value;
+      } else if (key == "global_keyprefix") {
+        out->global_keyprefix = value;
+      } else if (key == "visibility_timeout") {
+        if (!Given(app.get_option("--visibility-timeout"))) {
+          out->visibility_timeout = PositiveSeconds(value, "--broker-transport-option");
+        }
+      } else {
+        throw CLI::ValidationError("--broker-transport-option",
+                                   "unsupported transport option '" + key + "'");
+      }
+    }
+    for (const std::string& flag : backend_options) {
+      const auto [key, value] = SplitOption(flag, "--result-backend-transport-option");
+      if (key == "master_name") {
+        out->backend_master_name = value;
+      } else if (key == "global_keyprefix") {
+        out->backend_global_keyprefix = value;
+      } else {
+        throw CLI::ValidationError("--result-backend-transport-option",
+                                   "unsupported transport option '" + key + "'");
+      }
+    }
   } catch (const CLI::ParseError& e) {
     *exit_code = app.exit(e);
     return false;

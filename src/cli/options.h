@@ -36,6 +36,12 @@ struct CliOptions {
   /// lost and is restored (kombu's default, 1 h).
   double visibility_timeout = 3600;
   size_t max_message_size = size_t{64} << 20;  ///< --max-message-size, bytes (0: no limit)
+  /// Sentinel: broker_transport_options / result_backend_transport_options master_name.
+  std::string master_name;
+  std::string backend_master_name;  ///< empty: the broker's
+  /// global_keyprefix of the broker (kombu 5.3+) and of the result backend (Celery 5.3+).
+  std::string global_keyprefix;
+  std::string backend_global_keyprefix;
   size_t stack_size_kib = 256;     ///< green: --stack-size, KiB per fiber
   double blocking_threshold = 1.0;  ///< green: --blocking-threshold, seconds (0: off)
   std::optional<double> time_limit;       ///< --time-limit / task_time_limit

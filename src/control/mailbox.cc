@@ -131,6 +131,7 @@ void MailboxServer::Loop() {
                     protocol::BindingRow("", "", nodename_ + "." + std::string(kMailboxExchange))});
       const redis::Reply ok = sub.Call({"PSUBSCRIBE", channel});
       if (ok.is_error()) throw std::runtime_error(std::string(ok.str()));
+      subscribed_.store(true);
       failures = 0;
       while (!stop_.load()) {
         if (!sub.WaitReadable(std::chrono::milliseconds(500))) continue;

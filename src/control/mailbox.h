@@ -61,6 +61,8 @@ class MailboxServer {
   ~MailboxServer();
   /// Declares this node's pidbox queue binding and starts listening on a thread.
   void Start();
+  /// Whether the channel is subscribed: requests published from now on reach this node.
+  bool subscribed() const { return subscribed_.load(); }
   /// Stops listening and joins the thread (within half a second). Safe to repeat.
   void Stop();
 
@@ -73,6 +75,7 @@ class MailboxServer {
   Handler handler_;
   std::function<int64_t(int64_t)> tick_clock_;
   std::atomic<bool> stop_{false};
+  std::atomic<bool> subscribed_{false};
   std::thread thread_;
 };
 

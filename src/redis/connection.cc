@@ -16,6 +16,7 @@
 #include <spdlog/spdlog.h>
 
 #include "green/waits.h"
+#include "redis/key_prefix.h"
 
 namespace cw::redis {
 
@@ -74,15 +75,32 @@ std::vector<std::string> ResolveAll(const std::string& host) {
 }
 
 // One command as hiredis's argv/argvlen arrays (reused across the commands of a pipeline).
+// One command as hiredis takes it. Every command is written through here, so this is where the
+// key prefix (global_keyprefix) goes on: what is stored for a resend stays unprefixed.
 struct ArgvBuffer {
   std::vector<const char*> args;
   std::vector<size_t> lens;
-  void Fill(const std::vector<std::string_view>& argv) {
+  std::vector<std::string> prefixed;
+  void Fill(const std::vector<std::string_view>& argv, const std::string& prefix) {
     args.clear();
     lens.clear();
-    for (std::string_view a : argv) {
-      args.push_back(a.data());
-      lens.push_back(a.size());
+    prefixed.clear();
+    std::vector<size_t> keys;
+    if (!prefix.empty()) {
+      keys = KeyPositions(argv);
+      prefixed.reserve(keys.size());  // no reallocation: args points into it
+    }
+    size_t next_key = 0;
+    for (size_t i = 0; i < argv.size(); ++i) {
+      if (next_key < keys.size() && keys[next_key] == i) {
+        ++next_key;
+        prefixed.push_back(prefix + std::string(argv[i]));
+        args.push_back(prefixed.back().data());
+        lens.push_back(prefixed.back().size());
+      } else {
+        args.push_back(argv[i].data());
+        lens.push_back(argv[i].size());
+      }
     }
   }
   int argc() const { return static_cast<int>(args.size()); }
@@ -127,6 +145,12 @@ void Connection::set_reply_timeout(std::chrono::milliseconds timeout) {
 
 void Connection::Connect() {
   if (connected()) return;
+  if (url_.is_sentinel()) {
+    DiscoverMaster();
+  } else {
+    host_ = url_.host;
+    port_ = url_.port;
+  }
   if (green::CurrentFiber() != nullptr && !sync_only_) {
     ConnectAsync();
   } else {
@@ -139,12 +163,12 @@ void Connection::ConnectSync() {
   if (url_.unix_path.empty()) {
     // hiredis gives up after the first address a name resolves to; redis-py tries them all.
     // So does this: "localhost" may be ::1 first while Redis listens on 127.0.0.1 only.
-    std::string last_error = "cannot resolve " + url_.host;
-    for (const std::string& address : ResolveAll(url_.host)) {
-      ctx_ = redisConnectWithTimeout(address.c_str(), url_.port, connect_timeout);
+    std::string last_error = "cannot resolve " + host_;
+    for (const std::string& address : ResolveAll(host_)) {
+      ctx_ = redisConnectWithTimeout(address.c_str(), port_, connect_timeout);
       if (ctx_ == nullptr) throw ConnectionError("out of memory creating a Redis context");
       if (ctx_->err == 0) break;
-      last_error = "Error connecting to " + url_.host + ":" + std::to_string(url_.port) + ": " +
+      last_error = "Error connecting to " + host_ + ":" + std::to_string(port_) + ": " +
                    ctx_->errstr;
       Close();
     }
@@ -177,6 +201,15 @@ void Connection::AfterConnect() {
     }
   }
   if (url_.db != 0) check(Call({"SELECT", std::to_string(url_.db)}), "SELECT");
+  if (url_.is_sentinel()) {
+    // The sentinels may still name a master that has just been demoted: only a master will do.
+    const Reply role = Call({"ROLE"});
+    if (!role.is_array() || role.size() == 0 || role.at(0).str() != "master") {
+      Close();
+      throw ConnectionError(host_ + ":" + std::to_string(port_) + " is not the master of '" +
+                            url_.master_name + "' (a failover is in progress)");
+    }
+  }
   if (connected_before_) reconnects_.fetch_add(1);
   connected_before_ = true;
   ++connects_;
@@ -185,6 +218,44 @@ void Connection::AfterConnect() {
     const Reply id = Call({"CLIENT", "ID"});
     client_id_.store(id.is_integer() ? id.integer() : -1);
   }
+}
+
+// redis-py's Sentinel.discover_master: ask each sentinel in turn for the master's address; the
+// first that knows it wins. Blocking and short (1 s per sentinel), even in a fiber: it happens
+// only when (re)connecting.
+void Connection::DiscoverMaster() {
+  if (url_.master_name.empty()) {
+    throw ConnectionError("'master_name' transport option must be specified for " +
+                          url_.ToString());
+  }
+  std::string errors;
+  const timeval timeout{1, 0};
+  for (const auto& [host, port] : url_.sentinels) {
+    redisContext* sc = redisConnectWithTimeout(host.c_str(), port, timeout);
+    if (sc == nullptr) continue;
+    std::unique_ptr<redisContext, decltype(&redisFree)> guard(sc, &redisFree);
+    if (sc->err != 0) {
+      errors += " " + host + ":" + std::to_string(port) + " (" + sc->errstr + ")";
+      continue;
+    }
+    redisSetTimeout(sc, timeout);
+    auto* raw = static_cast<redisReply*>(
+        redisCommand(sc, "SENTINEL get-master-addr-by-name %s", url_.master_name.c_str()));
+    if (raw == nullptr) {
+      errors += " " + host + ":" + std::to_string(port) + " (no answer)";
+      continue;
+    }
+    std::unique_ptr<redisReply, decltype(&freeReplyObject)> reply(raw, &freeReplyObject);
+    if (raw->type == REDIS_REPLY_ARRAY && raw->elements == 2 &&
+        raw->element[0]->type == REDIS_REPLY_STRING && raw->element[1]->type == REDIS_REPLY_STRING) {
+      host_ = std::string(raw->element[0]->str, raw->element[0]->len);
+      port_ = std::atoi(raw->element[1]->str);
+      return;
+    }
+    errors += " " + host + ":" + std::to_string(port) + " (does not know '" + url_.master_name +
+              "')";
+  }
+  throw ConnectionError("No master found for '" + url_.master_name + "' by any sentinel:" + errors);
 }
 
 bool Connection::WaitReadable(std::chrono::milliseconds timeout) {
@@ -201,7 +272,19 @@ Reply Connection::ReadReply() {
   Reply r;
   r.root_ = std::shared_ptr<redisReply>(static_cast<redisReply*>(raw), &freeReplyObject);
   r.node_ = r.root_.get();
+  ThrowIfDemoted(r);
   return r;
+}
+
+// After a Sentinel failover the old master comes back as a replica and refuses writes with
+// READONLY: that is a lost connection (as redis-py's SentinelManagedConnection treats it), so the
+// callers' retries reconnect to whichever server the sentinels now name.
+void Connection::ThrowIfDemoted(const Reply& r) {
+  if (url_.is_sentinel() && r.is_error() && r.str().starts_with("READONLY")) {
+    Close();
+    throw ConnectionError("Redis connection (" + role_ + ") to " + host_ + ":" +
+                          std::to_string(port_) + " is a replica now (failover)");
+  }
 }
 
 Reply Connection::Call(const std::vector<std::string_view>& argv) {
@@ -213,7 +296,7 @@ std::vector<Reply> Connection::Pipeline(const std::vector<std::vector<std::strin
   if (actx_ != nullptr) return PipelineAsync(commands);
   ArgvBuffer buf;
   for (const auto& argv : commands) {
-    buf.Fill(argv);
+    buf.Fill(argv, url_.key_prefix);
     if (redisAppendCommandArgv(ctx_, buf.argc(), buf.args.data(), buf.lens.data()) != REDIS_OK) {
       Fail("Redis command could not be queued");
     }
@@ -278,7 +361,7 @@ void Connection::SendDeferredTail(size_t n) {
   ArgvBuffer buf;
   for (size_t i = deferred_.size() - n; i < deferred_.size(); ++i) {
     std::vector<std::string_view> argv(deferred_[i].begin(), deferred_[i].end());
-    buf.Fill(argv);
+    buf.Fill(argv, url_.key_prefix);
     if (redisAppendCommandArgv(ctx_, buf.argc(), buf.args.data(), buf.lens.data()) != REDIS_OK) {
       Fail("Redis command could not be queued");
     }
@@ -460,14 +543,14 @@ void Connection::ConnectAsync() {
   } clear{this};
   uv_loop_t* loop = green::Scheduler::Current()->loop();
   const std::vector<std::string> addresses =
-      url_.unix_path.empty() ? ResolveAll(url_.host) : std::vector<std::string>{url_.unix_path};
+      url_.unix_path.empty() ? ResolveAll(host_) : std::vector<std::string>{url_.unix_path};
   std::string last_error = "cannot connect";
   for (const std::string& address : addresses) {
-    redisAsyncContext* ac = url_.unix_path.empty() ? redisAsyncConnect(address.c_str(), url_.port)
+    redisAsyncContext* ac = url_.unix_path.empty() ? redisAsyncConnect(address.c_str(), port_)
                                                    : redisAsyncConnectUnix(address.c_str());
     if (ac == nullptr) throw ConnectionError("out of memory creating a Redis context");
     const std::string where = url_.unix_path.empty()
-                                  ? url_.host + ":" + std::to_string(url_.port)
+                                  ? host_ + ":" + std::to_string(port_)
                                   : url_.unix_path;
     if (ac->err != 0) {
       last_error = "Error connecting to " + where + ": " + ac->errstr;
@@ -533,7 +616,7 @@ std::vector<Reply> Connection::PipelineAsync(
   batch->refs = 1;  // the waiting fiber's reference
   ArgvBuffer buf;
   for (const auto& argv : commands) {
-    buf.Fill(argv);
+    buf.Fill(argv, url_.key_prefix);
     if (actx_ == nullptr ||
         redisAsyncCommandArgv(actx_, &OnReply, batch, buf.argc(), buf.args.data(),
                               buf.lens.data()) != REDIS_OK) {
@@ -568,6 +651,7 @@ std::vector<Reply> Connection::PipelineAsync(
     replies.push_back(std::move(r));
   }
   batch->Release();
+  for (const Reply& r : replies) ThrowIfDemoted(r);
   return replies;
 }
 

@@ -153,8 +153,13 @@ class Connection {
   static void OnAsyncConnect(const redisAsyncContext* ac, int status);
   static void OnAsyncDisconnect(const redisAsyncContext* ac, int status);
 
+  void DiscoverMaster();
+  void ThrowIfDemoted(const Reply& r);
+
   Url url_;
   std::string role_;
+  std::string host_;  ///< where to connect: the URL's host, or the master a sentinel named
+  int port_ = 0;
   redisContext* ctx_ = nullptr;
   redisAsyncContext* actx_ = nullptr;
   struct AsyncConnect;  // an async connect in progress; other fibers wait for it

@@ -1,5 +1,6 @@
 #include "redis/url.h"
 
+#include <algorithm>
 #include <charconv>
 
 namespace cw::redis {
@@ -42,6 +43,8 @@ std::optional<Url> Url::Parse(std::string_view text, std::string* error) {
   } else if (text.starts_with("redis+socket://")) {
     rest = text.substr(15);
     is_unix = true;
+  } else if (text.starts_with("sentinel://")) {
+    return ParseSentinel(text, error);
   } else if (text.starts_with("rediss://")) {
     *error = "TLS (rediss://) is not supported: Debian 12's hiredis 0.14 has no TLS. Run a TLS "
              "tunnel (stunnel) to Redis and give its local end as redis:// "
@@ -102,6 +105,7 @@ std::optional<Url> Url::Parse(std::string_view text, std::string* error) {
       *error = "bad db in '" + std::string(text) + "'";
       return std::nullopt;
     }
+    if (pair.starts_with("master_name=")) url.master_name = Unquote(pair.substr(12));
     query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
   }
   if (url.db < 0) {
@@ -111,10 +115,70 @@ std::optional<Url> Url::Parse(std::string_view text, std::string* error) {
   return url;
 }
 
+std::optional<Url> Url::ParseSentinel(std::string_view text, std::string* error) {
+  Url url;
+  size_t index = 0;
+  bool db_given = false;
+  while (!text.empty()) {
+    const size_t semi = text.find(';');
+    std::string_view part = text.substr(0, semi);
+    text = semi == std::string_view::npos ? std::string_view() : text.substr(semi + 1);
+    if (part.empty()) continue;
+    if (!part.starts_with("sentinel://")) {
+      *error = "every part of a sentinel URL must be sentinel://host:port, got '" +
+               std::string(part) + "'";
+      return std::nullopt;
+    }
+    std::string_view hostpart = part.substr(11);
+    hostpart = hostpart.substr(0, std::min(hostpart.find('/'), hostpart.find('?')));
+    hostpart = hostpart.substr(hostpart.rfind('@') == std::string_view::npos
+                                   ? 0
+                                   : hostpart.rfind('@') + 1);
+    const bool has_port = hostpart.find(':') != std::string_view::npos;
+    std::optional<Url> one = Parse("redis://" + std::string(part.substr(11)), error);
+    if (!one) return std::nullopt;
+    url.sentinels.emplace_back(one->host, has_port ? one->port : 26379);
+    if (index++ == 0) {
+      url.host = one->host;
+      url.port = url.sentinels.back().second;
+    }
+    // The master's database and credentials: from whichever part gives them (kombu's examples
+    // put the /db on the first or on every part; ToString puts it after the last).
+    const std::string_view after_scheme = part.substr(11);
+    const bool gives_db = after_scheme.find('/') != std::string_view::npos ||
+                          after_scheme.find("db=") != std::string_view::npos;
+    if (gives_db && !db_given) {
+      url.db = one->db;
+      db_given = true;
+    }
+    if (url.password.empty() && url.username.empty()) {
+      url.username = one->username;
+      url.password = one->password;
+    }
+    if (!one->master_name.empty()) url.master_name = one->master_name;
+  }
+  if (url.sentinels.empty()) {
+    *error = "sentinel URL without any sentinel";
+    return std::nullopt;
+  }
+  return url;
+}
+
 std::string Url::ToString(bool mask_password) const {
   std::string auth;
   if (!password.empty() || !username.empty()) {
     auth = username + ":" + (mask_password ? std::string("**") : password) + "@";
+  }
+  if (is_sentinel()) {
+    std::string out;
+    for (size_t i = 0; i < sentinels.size(); ++i) {
+      if (i > 0) out += ";";
+      out += "sentinel://" + (i == 0 ? auth : std::string()) + sentinels[i].first + ":" +
+             std::to_string(sentinels[i].second);
+    }
+    out += "/" + std::to_string(db);
+    if (!master_name.empty()) out += "?master_name=" + master_name;
+    return out;
   }
   if (!unix_path.empty()) {
     return "unix://" + auth + unix_path + (db != 0 ? "?db=" + std::to_string(db) : "");

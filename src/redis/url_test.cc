@@ -58,5 +58,28 @@ TEST(Url, TlsIsRefusedWithTheWayAround) {
   EXPECT_NE(error.find("tunnel"), std::string::npos) << error;
 }
 
+TEST(Url, SentinelUrlsAsKombuWritesThem) {
+  std::string error;
+  auto url = Url::Parse("sentinel://:s3cret@127.0.0.1:26380/2;sentinel://10.0.0.2", &error);
+  ASSERT_TRUE(url) << error;
+  EXPECT_TRUE(url->is_sentinel());
+  ASSERT_EQ(url->sentinels.size(), 2u);
+  EXPECT_EQ(url->sentinels[0], (std::pair<std::string, int>{"127.0.0.1", 26380}));
+  EXPECT_EQ(url->sentinels[1], (std::pair<std::string, int>{"10.0.0.2", 26379}));  // default
+  EXPECT_EQ(url->db, 2);
+  EXPECT_EQ(url->password, "s3cret");
+  EXPECT_TRUE(url->master_name.empty());  // a transport option, set by the caller
+  url->master_name = "mymaster";
+  // The text form carries the master's name, for tasks and prefork children.
+  auto again = Url::Parse(url->ToString(false), &error);
+  ASSERT_TRUE(again) << error;
+  EXPECT_EQ(again->sentinels, url->sentinels);
+  EXPECT_EQ(again->master_name, "mymaster");
+  EXPECT_EQ(again->db, 2);
+  EXPECT_EQ(url->ToString(), "sentinel://:**@127.0.0.1:26380;sentinel://10.0.0.2:26379/2?master_name=mymaster");
+  EXPECT_FALSE(Url::Parse("sentinel://a:1;redis://b:2", &error));
+  EXPECT_NE(error.find("sentinel://host:port"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace cw::redis

@@ -94,6 +94,7 @@ int Worker::Run() {
   pool_->Run([this] { Consume(); });
   ready_.store(false);
   if (lease_keeper_) lease_keeper_->Stop();
+  duplicate_check_.reset();
   mailbox_->Stop();  // before the state its commands read goes away
   events_->Stop();   // worker-offline
   http_.reset();
@@ -107,6 +108,12 @@ void Worker::Consume() {
     return;  // asked to stop before Redis ever answered
   }
   spdlog::info("Connected to {}", options_.broker.ToString());
+  // Remote control listens before "ready.": a `celery inspect` sent on seeing that line (as
+  // tools and tests do) must not be published to nobody (pub/sub keeps nothing).
+  mailbox_->Start();
+  for (int i = 0; i < 600 && !mailbox_->subscribed() && !warm_stop_.load(); ++i) {
+    green::SleepFor(std::chrono::milliseconds(5));
+  }
   spdlog::info("{} ready.", options_.nodename);
   lease_keeper_ = std::make_unique<LeaseKeeper>(
       options_.broker, options_.queues, options_.visibility_timeout, [this] {
@@ -114,8 +121,9 @@ void Worker::Consume() {
         return std::vector<std::string>(held_tags_.begin(), held_tags_.end());
       });
   lease_keeper_->Start();
+  // Heartbeats come every 2 s: listening for 5 s hears any other worker of the same name.
+  duplicate_check_ = std::make_unique<DuplicateNodenameCheck>(options_.broker, options_.nodename, 5);
   events_->Start();  // worker-online, then a heartbeat every 2 s
-  mailbox_->Start();  // celery inspect / celery control
   ready_.store(true);
 
   while (!warm_stop_.load()) {

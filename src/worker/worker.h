@@ -31,6 +31,7 @@
 #include "pools/pool.h"
 #include "redis/connection.h"
 #include "redis/url.h"
+#include "worker/duplicate_nodename.h"
 #include "worker/lease_keeper.h"
 #include "worker/rate_limit.h"
 #include "worker/revoked_set.h"
@@ -200,6 +201,7 @@ class Worker {
   monitoring::Metrics metrics_;
   std::unique_ptr<monitoring::HttpListener> http_;
   std::unique_ptr<LeaseKeeper> lease_keeper_;  ///< visibility timeout: leases and restores
+  std::unique_ptr<DuplicateNodenameCheck> duplicate_check_;  ///< the first seconds only
   std::atomic<int64_t> loop_turned_ms_{0};  ///< steady clock, ms
   std::atomic<bool> ready_{false};
   std::mutex health_mutex_;
