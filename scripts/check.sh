@@ -132,12 +132,13 @@ if build_tree build -DCMAKE_BUILD_TYPE=RelWithDebInfo; then
   # The same suite with every worker on the green pool, four tasks at a time: chords,
   # retries, ETAs, malformed input and shutdown must not depend on running one task at a time.
   # (Modules that pin their own pools need not repeat: the pools' own, remote control,
-  # operations, the Docker files, the benchmark, the kill and Redis fault tests.) The prefork
+  # operations, the Docker files, the benchmark, the kill, Redis fault and scale-out tests.) The prefork
   # pass is the sanitizer tree's below: the whole suite on -P prefork -c 2.
   run_compat build green 4 --ignore=compat_tests/test_prefork_pool.py \
     --ignore=compat_tests/test_remote_control.py --ignore=compat_tests/test_operations.py \
     --ignore=compat_tests/test_docker_files.py --ignore=compat_tests/test_bench.py \
-    --ignore=compat_tests/test_reliability.py --ignore=compat_tests/test_redis_faults.py
+    --ignore=compat_tests/test_reliability.py --ignore=compat_tests/test_redis_faults.py \
+    --ignore=compat_tests/test_scale_out.py
 fi
 
 asan_built() {  # waits for the background build (or builds now if it never started)
@@ -174,9 +175,10 @@ if [[ "${CHECK_SKIP_ASAN:-0}" != 1 ]]; then
     # prefork under the sanitizers covers the parent's fiber runtime (async Redis, the pipe
     # protocol) and the children at once.
     # (The Docker files' checks and their compose run are not about this binary's memory; the
-    # kill tests SIGKILL it.)
+    # kill tests SIGKILL it; the scale-out tests start many workers, for time.)
     run_compat build-asan prefork 2 --ignore=compat_tests/test_docker_files.py \
-      --ignore=compat_tests/test_bench.py --ignore=compat_tests/test_reliability.py
+      --ignore=compat_tests/test_bench.py --ignore=compat_tests/test_reliability.py \
+      --ignore=compat_tests/test_scale_out.py
   fi
   unset ASAN_OPTIONS UBSAN_OPTIONS
 fi
