@@ -26,6 +26,11 @@ def redis_cpu(client):
     return info["used_cpu_user"] + info["used_cpu_sys"]
 
 
+def command_usec(client):
+    return {name[len("cmdstat_"):] if name.startswith("cmdstat_") else name: v["usec"]
+            for name, v in client.info("commandstats").items()}
+
+
 def drain(bench, workers, n, pool, concurrency, queue="bench"):
     bench.b.flushall()
     bench.stage("tasks.add", [2, 2], n)
@@ -42,7 +47,7 @@ def drain(bench, workers, n, pool, concurrency, queue="bench"):
                 raise TimeoutError("workers not all waiting")
             time.sleep(0.05)
         pids = [p for proc in procs for p in tree(proc.pid)]
-        cpu0, rcpu0 = cpu_seconds(pids), redis_cpu(bench.b)
+        cpu0, rcpu0, usec0 = cpu_seconds(pids), redis_cpu(bench.b), command_usec(bench.b)
         t0 = time.monotonic()
         bench.b.rename("staging", queue)
         while bench.r.dbsize() < n:
@@ -50,7 +55,11 @@ def drain(bench, workers, n, pool, concurrency, queue="bench"):
                 raise TimeoutError(f"{bench.r.dbsize()} of {n}")
             time.sleep(0.01)
         seconds = time.monotonic() - t0
-        return {"workers": workers, "tasks": n, "seconds": seconds, "rate": n / seconds,
+        usec = command_usec(bench.b)
+        per_command = {k: (v - usec0.get(k, 0)) / n for k, v in usec.items()}
+        top = dict(sorted(per_command.items(), key=lambda kv: -kv[1])[:6])
+        return {"redis_usec_per_task_by_command": {k: round(v, 2) for k, v in top.items()},
+                "workers": workers, "tasks": n, "seconds": seconds, "rate": n / seconds,
                 "worker_cpu_per_task_us": 1e6 * (cpu_seconds(pids) - cpu0) / n,
                 "redis_cpu_per_task_us": 1e6 * (redis_cpu(bench.b) - rcpu0) / n}
     finally:
@@ -79,7 +88,8 @@ def main(argv):
                 rows.append(row)
                 print(f"{workers} x cworker -P {args.pool} -c {args.concurrency}: "
                       f"{row['rate']:,.0f} tasks/s, Redis {row['redis_cpu_per_task_us']:.1f} us "
-                      f"CPU per task, workers {row['worker_cpu_per_task_us']:.1f} us",
+                      f"CPU per task, workers {row['worker_cpu_per_task_us']:.1f} us; Redis us "
+                      f"per task by command: {row['redis_usec_per_task_by_command']}",
                       flush=True)
         finally:
             cleanup()

@@ -1,4 +1,5 @@
-"""The benchmark's code still runs (bench/throughput.py --quick on the solo pools): every
+"""The benchmarks' code still runs (bench/throughput.py --quick on the solo pools, and
+bench/scale_out.py --quick): every
 figure it reports is there and plausible. It times nothing: docs/benchmarks.md has the numbers."""
 
 import json
@@ -33,3 +34,19 @@ def test_throughput_benchmark_runs_on_a_tiny_size(tmp_path):
         assert 0 < r["p50_ms"] <= r["p99_ms"]
     assert set(results["cpu"]) == {"celery", "cworker"}
     assert "| `add` | solo |" in (tmp_path / "results.md").read_text()
+
+
+def test_scale_out_benchmark_runs_on_a_tiny_size(tmp_path):
+    out = tmp_path / "scale.json"
+    run = subprocess.run(
+        ["/usr/bin/python3", os.path.join(ROOT, "bench", "scale_out.py"), "--quick",
+         "--json", str(out)],
+        capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["workers"] for r in rows] == [1, 2]
+    for r in rows:
+        assert r["tasks"] == 200 and r["rate"] > 0
+        # (200 tasks may cost a worker less than one clock tick of CPU.)
+        assert r["redis_cpu_per_task_us"] > 0 and r["worker_cpu_per_task_us"] >= 0
+        assert "evalsha" in r["redis_usec_per_task_by_command"]  # the pop script ran
