@@ -44,7 +44,7 @@ def test_redis_killed_and_restarted_under_a_busy_worker(redis_factory, cworker, 
                                                         concurrency):
     # `sleep` touches no Redis of its own (a task whose own Redis call fails is the task's
     # error, as in Python): each run is counted from the worker's "succeeded" lines.
-    n = 1500
+    n = 1000
     server = redis_factory(persistent=True)
     app = client_app(server)
     try:

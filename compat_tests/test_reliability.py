@@ -25,7 +25,7 @@ def _need_tasks(tasks):
     require_tasks(tasks, "visit_slowly", "count_visit")
 
 
-def send_backlog(tasks, n=BACKLOG, seconds=0.02):
+def send_backlog(tasks, n=BACKLOG, seconds=0.01):
     with tasks.app.producer_or_acquire() as producer:
         for i in range(n):
             tasks.visit_slowly.apply_async((f"visit:{i}", seconds), producer=producer)

@@ -132,13 +132,17 @@ if build_tree build -DCMAKE_BUILD_TYPE=RelWithDebInfo; then
   # The same suite with every worker on the green pool, four tasks at a time: chords,
   # retries, ETAs, malformed input and shutdown must not depend on running one task at a time.
   # (Modules that pin their own pools need not repeat: the pools' own, remote control,
-  # operations, the Docker files, the benchmark, the kill, Redis fault and scale-out tests.) The prefork
+  # operations, the Docker files, the benchmark, the kill, Redis fault and scale-out tests; nor
+  # those about the command line, start-up, security, JSON values and routing, which no pool
+  # changes.) The prefork
   # pass is the sanitizer tree's below: the whole suite on -P prefork -c 2.
   run_compat build green 4 --ignore=compat_tests/test_prefork_pool.py \
     --ignore=compat_tests/test_remote_control.py --ignore=compat_tests/test_operations.py \
     --ignore=compat_tests/test_docker_files.py --ignore=compat_tests/test_bench.py \
     --ignore=compat_tests/test_reliability.py --ignore=compat_tests/test_redis_faults.py \
-    --ignore=compat_tests/test_scale_out.py
+    --ignore=compat_tests/test_scale_out.py --ignore=compat_tests/test_startup.py \
+    --ignore=compat_tests/test_security.py --ignore=compat_tests/test_connection.py \
+    --ignore=compat_tests/test_json_values.py --ignore=compat_tests/test_routing.py
 fi
 
 asan_built() {  # waits for the background build (or builds now if it never started)

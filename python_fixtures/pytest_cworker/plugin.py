@@ -19,6 +19,7 @@ Scopes, in the spirit of Dragonfly's ``df_factory``:
   ``python_workers`` (function): a factory for Python workers with other options.
 """
 
+import gc
 import importlib
 import os
 import subprocess
@@ -112,6 +113,10 @@ def redis_factory():
         return server
 
     yield start
+    # Celery AsyncResults of the test's own apps may sit in reference cycles; collected later,
+    # once their server is gone, each would retry its UNSUBSCRIBE for ~20 s inside __del__
+    # (stalling whichever test the garbage collector happens to run in). Collect them now.
+    gc.collect()
     for server in servers:
         server.stop()
 
