@@ -4,7 +4,7 @@
 #   2. build build/ (RelWithDebInfo), then build-asan/ (Debug, address+undefined sanitizers) in
 #      the background at the lowest priority while the suites run on build/
 #   3. ctest in both build trees
-#   4. a 30 s libFuzzer run over the protocol decoders (scripts/fuzz.sh)
+#   4. a 20 s libFuzzer run over the protocol decoders (scripts/fuzz.sh)
 #   5. docs/*.md snippets checked against examples/tasks/tasks.cc; src/ includes checked
 #      against the layering table of docs/architecture.md
 #   6. the compat suite (pytest compat_tests) against build/bin/cworker (on -P solo and green)
@@ -163,8 +163,8 @@ asan_built() {  # waits for the background build (or builds now if it never star
 
 # A short libFuzzer run over the envelope, body and result decoders (clang, ASan + UBSan),
 # seeded from the captured fixtures and the kept regressions; counted as one test.
-say "check: fuzzing the protocol decoders for ${CHECK_FUZZ_SECONDS:-30}s"
-if run_logged "$LOG_DIR/fuzz.log" scripts/fuzz.sh "${CHECK_FUZZ_SECONDS:-30}"; then
+say "check: fuzzing the protocol decoders for ${CHECK_FUZZ_SECONDS:-20}s"
+if run_logged "$LOG_DIR/fuzz.log" scripts/fuzz.sh "${CHECK_FUZZ_SECONDS:-20}"; then
   passed=$((passed + 1))
 else
   note_failure "the fuzz run found a crash (log: $LOG_DIR/fuzz.log; input kept in protocol/fuzz/regressions/)"
