@@ -16,7 +16,7 @@ BUILD_PACKAGES=(
 TEST_PACKAGES=(
   libgtest-dev libgmock-dev
   redis-server python3-celery python3-redis python3-pytest python3-gevent
-  clang libclang-rt-14-dev
+  clang libclang-rt-14-dev redis-sentinel
 )
 PACKAGES=("${BUILD_PACKAGES[@]}" "${TEST_PACKAGES[@]}")
 
