@@ -212,7 +212,6 @@ void Connection::AfterConnect() {
   }
   if (connected_before_) reconnects_.fetch_add(1);
   connected_before_ = true;
-  ++connects_;
   if (ctx_ != nullptr && !deferred_.empty()) SendDeferredTail(deferred_.size());
   if (track_client_id_) {
     const Reply id = Call({"CLIENT", "ID"});
@@ -229,31 +228,25 @@ void Connection::DiscoverMaster() {
                           url_.ToString());
   }
   std::string errors;
-  const timeval timeout{1, 0};
   for (const auto& [host, port] : url_.sentinels) {
-    redisContext* sc = redisConnectWithTimeout(host.c_str(), port, timeout);
-    if (sc == nullptr) continue;
-    std::unique_ptr<redisContext, decltype(&redisFree)> guard(sc, &redisFree);
-    if (sc->err != 0) {
-      errors += " " + host + ":" + std::to_string(port) + " (" + sc->errstr + ")";
-      continue;
+    Url at;  // a sentinel is a plain Redis connection (no auth, db 0)
+    at.host = host;
+    at.port = port;
+    Connection sentinel(at, "sentinel");
+    sentinel.set_sync_only();
+    sentinel.set_reply_timeout(std::chrono::milliseconds(1000));
+    const std::string where = " " + host + ":" + std::to_string(port);
+    try {
+      const Reply reply = sentinel.Call({"SENTINEL", "get-master-addr-by-name", url_.master_name});
+      if (reply.is_array() && reply.size() == 2 && reply.at(0).is_string()) {
+        host_ = std::string(reply.at(0).str());
+        port_ = std::atoi(std::string(reply.at(1).str()).c_str());
+        return;
+      }
+      errors += where + " (does not know '" + url_.master_name + "')";
+    } catch (const ConnectionError& e) {
+      errors += where + " (" + e.what() + ")";
     }
-    redisSetTimeout(sc, timeout);
-    auto* raw = static_cast<redisReply*>(
-        redisCommand(sc, "SENTINEL get-master-addr-by-name %s", url_.master_name.c_str()));
-    if (raw == nullptr) {
-      errors += " " + host + ":" + std::to_string(port) + " (no answer)";
-      continue;
-    }
-    std::unique_ptr<redisReply, decltype(&freeReplyObject)> reply(raw, &freeReplyObject);
-    if (raw->type == REDIS_REPLY_ARRAY && raw->elements == 2 &&
-        raw->element[0]->type == REDIS_REPLY_STRING && raw->element[1]->type == REDIS_REPLY_STRING) {
-      host_ = std::string(raw->element[0]->str, raw->element[0]->len);
-      port_ = std::atoi(raw->element[1]->str);
-      return;
-    }
-    errors += " " + host + ":" + std::to_string(port) + " (does not know '" + url_.master_name +
-              "')";
   }
   throw ConnectionError("No master found for '" + url_.master_name + "' by any sentinel:" + errors);
 }

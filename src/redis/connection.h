@@ -125,7 +125,7 @@ class Connection {
   int64_t reconnects() const { return reconnects_.load(); }
   /// Connections made so far (0 before the first): server-side state set on a connection
   /// (CLIENT TRACKING) must be set again when this changes.
-  int64_t connects() const { return connects_; }
+  int64_t connects() const { return connected_before_ ? reconnects_.load() + 1 : 0; }
 
   /// Use the blocking engine even when connecting inside a fiber. For a subscriber that a
   /// fiber waits on with WaitReadable (which parks only the fiber); its few commands block.
@@ -169,7 +169,6 @@ class Connection {
   std::atomic<long long> client_id_{-1};
   bool connected_before_ = false;
   bool sync_only_ = false;
-  int64_t connects_ = 0;
   std::atomic<int64_t> reconnects_{0};
   // Write-behind (plain threads): commands sent whose replies are not read yet, oldest first;
   // `unread_` of them were sent on the current socket (the rest go again after a reconnect).

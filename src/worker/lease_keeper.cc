@@ -28,19 +28,18 @@ void LeaseKeeper::Start() {
 
 void LeaseKeeper::Stop() {
   {
-    std::lock_guard lock(mutex_);
-    stopping_ = true;
+    std::lock_guard lock(mutex_);  // so the wait cannot miss the notify
+    stop_.store(true);
   }
-  stop_flag_.store(true);
   wake_.notify_all();
   if (thread_.joinable()) thread_.join();
 }
 
 void LeaseKeeper::Run() {
-  broker::RedisTransport transport(broker_, queues_, &stop_flag_, &stop_flag_);
+  broker::RedisTransport transport(broker_, queues_, &stop_, &stop_);
   const auto period = std::chrono::duration<double>(PeriodFor(visibility_timeout_s_));
   std::unique_lock lock(mutex_);
-  while (!stopping_) {
+  while (!stop_.load()) {
     lock.unlock();
     try {
       std::vector<std::string> tags = held_();
@@ -58,7 +57,7 @@ void LeaseKeeper::Run() {
       spdlog::error("Visibility timeout upkeep failed: {}", e.what());
     }
     lock.lock();
-    wake_.wait_for(lock, period, [this] { return stopping_; });
+    wake_.wait_for(lock, period, [this] { return stop_.load(); });
   }
 }
 

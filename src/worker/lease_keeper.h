@@ -43,8 +43,7 @@ class LeaseKeeper {
   HeldTags held_;
   std::mutex mutex_;
   std::condition_variable wake_;
-  bool stopping_ = false;
-  std::atomic<bool> stop_flag_{false};
+  std::atomic<bool> stop_{false};  ///< also the transport's give-up flag
   std::thread thread_;
 };
 
