@@ -30,6 +30,9 @@ namespace cw::green {
 
 /// Default fiber stack: 256 KiB of address space, of which only the touched pages cost memory.
 constexpr size_t kDefaultStackSize = 256 * 1024;
+/// Stacks of finished fibers kept for the next ones (their touched pages stay resident: at
+/// most this many, a few KiB each, so an idle pool's memory does not grow with -c).
+constexpr size_t kSpareStacks = 64;
 
 class Scheduler {
  public:
@@ -99,6 +102,7 @@ class Scheduler {
   std::mutex posted_mutex_;
   std::vector<std::function<void()>> posted_;
   size_t stack_size_;
+  std::vector<boost::context::stack_context> spare_stacks_;  ///< see kSpareStacks
   std::deque<Fiber*> ready_;
   Fiber* running_ = nullptr;
   size_t live_ = 0;
