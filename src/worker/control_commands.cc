@@ -286,7 +286,7 @@ std::optional<Json> Worker::HandleControl(const control::ControlRequest& r) {
     std::lock_guard lock(control_mutex_);
     Json list = Json::Array{};
     if (m == "active") {
-      for (const auto& [id, info] : active_requests_) list.Push(info);
+      for (const auto& [id, a] : active_requests_) list.Push(RequestInfoJson(*a.msg, a.time_start));
     } else if (m == "scheduled") {
       for (const auto& [id, info] : scheduled_requests_) list.Push(info);
     } else if (m == "revoked") {

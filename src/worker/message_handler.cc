@@ -25,7 +25,7 @@ namespace {
 // Celery truncates result reprs in log lines to resultrepr_maxsize (1024).
 constexpr size_t kResultReprMax = 1024;
 
-std::string DisplayName(const p::TaskMessage& msg) {
+const std::string& DisplayName(const p::TaskMessage& msg) {
   return msg.shadow.empty() ? msg.task : msg.shadow;
 }
 
@@ -264,7 +264,7 @@ void Worker::RunTask(const TaskDescriptor& task, const p::TaskMessage& msg,
     const double now =
         std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
             .count();
-    active_requests_[msg.id] = RequestInfoJson(msg, now);
+    active_requests_[msg.id] = ActiveRequest{&msg, now};
     ++totals_[msg.task];
   }
   struct Count {  // "active" and "processed" for events and `inspect`, whatever happens below
@@ -373,12 +373,17 @@ void Worker::Succeeded(TaskScope& scope, const TaskDescriptor& task, const p::Ta
     spdlog::error("Task {}[{}]: chord accounting failed: {}", DisplayName(msg), msg.id, e.what());
   }
   metrics_.Count(monitoring::TaskEvent::kSucceeded, msg.task);
-  spdlog::info("Task {}[{}] succeeded in {}s: {}", DisplayName(msg), msg.id,
-               p::PyFloatRepr(out.runtime_s), p::PyReprTruncated(out.result, kResultReprMax));
-  events_->SendTask("task-succeeded",
-                    Json::MakeObject({{"uuid", msg.id},
-                                      {"result", p::PyReprTruncated(out.result, kResultReprMax)},
-                                      {"runtime", out.runtime_s}}));
+  // The reprs cost more than the task itself when it is trivial: built only when wanted.
+  if (spdlog::should_log(spdlog::level::info)) {
+    spdlog::info("Task {}[{}] succeeded in {}s: {}", DisplayName(msg), msg.id,
+                 p::PyFloatRepr(out.runtime_s), p::PyReprTruncated(out.result, kResultReprMax));
+  }
+  if (events_->task_events()) {
+    events_->SendTask("task-succeeded",
+                      Json::MakeObject({{"uuid", msg.id},
+                                        {"result", p::PyReprTruncated(out.result, kResultReprMax)},
+                                        {"runtime", out.runtime_s}}));
+  }
 }
 
 // Store FAILURE (unless the task ignores results), then chord accounting, the same failure for

@@ -186,7 +186,13 @@ class Worker {
   std::chrono::steady_clock::time_point started_at_ = std::chrono::steady_clock::now();
   // What remote control reports and changes, shared with the mailbox thread.
   mutable std::mutex control_mutex_;
-  std::map<std::string, Json> active_requests_;     ///< id -> request info (`inspect active`)
+  /// A running task, for `inspect active`: its message lives until the entry is erased (the
+  /// task's closure owns it), so the request's JSON is built only when someone asks.
+  struct ActiveRequest {
+    const protocol::TaskMessage* msg;
+    double time_start;
+  };
+  std::map<std::string, ActiveRequest> active_requests_;  ///< id -> running task
   std::map<std::string, Json> scheduled_requests_;  ///< id -> {eta, priority, request}
   std::map<std::string, int64_t> totals_;           ///< task name -> count (`inspect stats`)
   std::map<std::string, Json> reserved_requests_;   ///< held by a rate limit (`inspect reserved`)
