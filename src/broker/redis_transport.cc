@@ -168,6 +168,11 @@ std::vector<Delivery> RedisTransport::FetchBatch(size_t max, double timeout_s) {
   }
 }
 
+std::vector<Delivery> RedisTransport::PopQueuedNow(size_t max) {
+  if (queues_.empty() || max == 0 || (fetch_stop_ != nullptr && fetch_stop_->load())) return {};
+  return PopQueued(max, BrpopKeys());
+}
+
 std::vector<Delivery> RedisTransport::PopQueued(size_t max, const std::vector<std::string>& keys) {
   std::vector<Delivery> batch;
   std::vector<std::string_view> key_args = {p::kUnackedIndexKey, p::kUnackedKey};

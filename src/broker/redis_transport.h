@@ -58,6 +58,10 @@ class RedisTransport {
   /// most one. Same key order as Fetch. Returns early, empty, once `*fetch_stop` is raised.
   std::vector<Delivery> FetchBatch(size_t max, double timeout_s);
 
+  /// One pop of what is queued now (up to `max`, recorded in unacked as FetchBatch does), never
+  /// waiting for a push: empty when nothing is queued or `*fetch_stop` is raised.
+  std::vector<Delivery> PopQueuedNow(size_t max);
+
   /// The server-side id of the connection an idle FetchBatch waits on (-1 before it exists).
   /// Killing it (KillClient) wakes the wait; the fetch then sees the stop flag.
   long long wake_client_id() const { return wake_conn_.client_id(); }

@@ -144,6 +144,10 @@ void Connection::set_reply_timeout(std::chrono::milliseconds timeout) {
 }
 
 void Connection::Connect() {
+  if (demoted_) {  // a deferred write was refused by a demoted master (async engine)
+    demoted_ = false;
+    Close();
+  }
   if (connected()) return;
   if (url_.is_sentinel()) {
     DiscoverMaster();
@@ -213,6 +217,7 @@ void Connection::AfterConnect() {
   if (connected_before_) reconnects_.fetch_add(1);
   connected_before_ = true;
   if (ctx_ != nullptr && !deferred_.empty()) SendDeferredTail(deferred_.size());
+  if (actx_ != nullptr && !deferred_.empty()) SendDeferredAsync(0);
   if (track_client_id_) {
     const Reply id = Call({"CLIENT", "ID"});
     client_id_.store(id.is_integer() ? id.integer() : -1);
@@ -310,9 +315,7 @@ constexpr size_t kMaxUnread = 512;  // read replies back before this many pile u
 void Connection::Defer(const std::vector<std::vector<std::string_view>>& commands) {
   Connect();
   if (actx_ != nullptr) {
-    for (const Reply& r : PipelineAsync(commands)) {
-      if (r.is_error()) spdlog::error("Redis ({}) refused a write: {}", role_, r.str());
-    }
+    DeferAsync(commands);
     return;
   }
   for (const auto& argv : commands) deferred_.emplace_back(argv.begin(), argv.end());
@@ -339,9 +342,9 @@ std::vector<std::string_view> EvalshaArgv(const std::string& sha1, const std::st
 
 void Connection::DeferEval(const Script& script, const std::vector<std::string_view>& keys,
                            const std::vector<std::string_view>& args) {
-  if (green::CurrentFiber() != nullptr || actx_ != nullptr || script.sha1.empty()) {
-    // In a fiber (pipelined already), or the script's first use (load it): Eval, which also
-    // reloads the script when Redis lost its cache (a restart).
+  if (script.sha1.empty()) {
+    // The script's first use on this connection's server: Eval loads it (and reloads it when
+    // Redis lost its cache, a restart); a NOSCRIPT reply later is answered with EVAL.
     const Reply r = Eval(script, keys, args);
     if (r.is_error()) spdlog::error("Redis ({}) refused a write: {}", role_, r.str());
     return;
@@ -396,7 +399,10 @@ void Connection::SendResends() {
 }
 
 void Connection::Flush(const std::atomic<bool>* stop) {
-  if (actx_ != nullptr) return;
+  if (actx_ != nullptr || (green::CurrentFiber() != nullptr && !sync_only_)) {
+    FlushAsync(stop);
+    return;
+  }
   while (!deferred_.empty() || !resend_.empty()) {
     Retrying(
         [&](Connection& c) {
@@ -646,6 +652,84 @@ std::vector<Reply> Connection::PipelineAsync(
   batch->Release();
   for (const Reply& r : replies) ThrowIfDemoted(r);
   return replies;
+}
+
+// ----- write-behind on the async engine --------------------------------------------------------
+// A deferred command is queued on the socket with a callback and the fiber goes on after one
+// loop turn (its bytes are written by then: an early ack is out before the task runs), without
+// waiting for the reply. The commands stay in deferred_ until their replies come, in order (a
+// connection answers in order, and only deferred commands use this callback), so those still
+// unanswered when the connection drops are sent again, in order, once it is back.
+namespace {
+constexpr size_t kMaxAsyncUnanswered = 4096;  // a writer waits for replies beyond this
+}  // namespace
+
+void Connection::OnDeferredReply(redisAsyncContext* /*ac*/, void* raw, void* priv) {
+  if (raw == nullptr) return;  // the connection went: the command stays, sent again later
+  auto* self = static_cast<Connection*>(priv);
+  const auto* r = static_cast<const redisReply*>(raw);
+  if (self->deferred_.empty()) return;
+  std::vector<std::string> argv = std::move(self->deferred_.front());
+  self->deferred_.pop_front();
+  if (r->type != REDIS_REPLY_ERROR) return;
+  const std::string_view error(r->str, r->len);
+  if (error.starts_with("NOSCRIPT") && argv.size() > 1 && argv[0] == "EVALSHA") {
+    if (auto source = self->script_sources_.find(argv[1]); source != self->script_sources_.end()) {
+      argv[0] = "EVAL";  // Redis lost its script cache: this one goes again as EVAL
+      argv[1] = source->second;
+      self->deferred_.push_back(std::move(argv));
+      if (self->actx_ != nullptr) self->SendDeferredAsync(self->deferred_.size() - 1);
+      return;
+    }
+  }
+  if (self->url_.is_sentinel() && error.starts_with("READONLY")) {
+    // A failover demoted this server: reconnect (to the new master) and send it again there.
+    self->deferred_.push_front(std::move(argv));
+    self->demoted_ = true;
+    return;
+  }
+  spdlog::error("Redis ({}) refused a write ({}): {}", self->role_, argv.empty() ? "" : argv[0],
+                error);
+}
+
+void Connection::SendDeferredAsync(size_t from) {
+  ArgvBuffer buf;
+  for (size_t i = from; i < deferred_.size(); ++i) {
+    std::vector<std::string_view> argv(deferred_[i].begin(), deferred_[i].end());
+    buf.Fill(argv, url_.key_prefix);
+    if (actx_ == nullptr ||
+        redisAsyncCommandArgv(actx_, &Connection::OnDeferredReply, this, buf.argc(),
+                              buf.args.data(), buf.lens.data()) != REDIS_OK) {
+      return;  // lost meanwhile: everything from here goes again after the reconnect
+    }
+  }
+}
+
+void Connection::DeferAsync(const std::vector<std::vector<std::string_view>>& commands) {
+  while (deferred_.size() >= kMaxAsyncUnanswered && actx_ != nullptr) {
+    green::SleepFor(std::chrono::milliseconds(1));  // Redis is behind: let it catch up
+  }
+  if (actx_ == nullptr) Connect();
+  const size_t from = deferred_.size();
+  for (const auto& argv : commands) deferred_.emplace_back(argv.begin(), argv.end());
+  SendDeferredAsync(from);
+  green::Yield();  // one loop turn: the bytes are on the socket when the caller goes on
+}
+
+void Connection::FlushAsync(const std::atomic<bool>* stop) {
+  while (!deferred_.empty()) {
+    if (stop != nullptr && stop->load()) throw Stopped();
+    if (demoted_ || actx_ == nullptr) {
+      Retrying(
+          [&](Connection& c) {
+            c.Connect();  // sends what is unanswered again
+            return 0;
+          },
+          stop);
+      continue;
+    }
+    green::SleepFor(std::chrono::milliseconds(1));
+  }
 }
 
 Reply Connection::CallRetrying(const std::vector<std::string_view>& argv,

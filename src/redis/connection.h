@@ -99,8 +99,9 @@ class Connection {
   /// Write-behind for idempotent writes (acks, results): on a plain thread the commands are
   /// written to the socket now and their replies read later, before the next call's own reply
   /// or at Flush(); an error reply is logged then. Should the connection drop first, they are
-  /// sent again once it is back. In a fiber (whose engine pipelines across fibers already) it
-  /// is a Pipeline whose error replies are logged.
+  /// sent again once it is back. In a fiber (async engine) the commands are queued with the
+  /// other fibers' and the caller goes on after one loop turn, when they have been written;
+  /// their replies are taken (errors logged) as they come, and Flush() waits for them all.
   void Defer(const std::vector<std::vector<std::string_view>>& commands);
   /// Defer() of a script call (EVALSHA, or EVAL again if Redis lost its script cache).
   void DeferEval(const Script& script, const std::vector<std::string_view>& keys,
@@ -175,6 +176,12 @@ class Connection {
   void SendDeferredTail(size_t n);
   void ReadDeferred();
   void SendResends();
+  // Write-behind in fibers (async engine): deferred_ holds the commands not answered yet.
+  static void OnDeferredReply(redisAsyncContext* ac, void* raw, void* priv);
+  void SendDeferredAsync(size_t from);
+  void DeferAsync(const std::vector<std::vector<std::string_view>>& commands);
+  void FlushAsync(const std::atomic<bool>* stop);
+  bool demoted_ = false;  ///< a deferred write met READONLY: reconnect before the next command
   std::vector<std::vector<std::string>> resend_;  ///< NOSCRIPT'd EVALSHAs to send as EVAL
   std::deque<std::vector<std::string>> deferred_;
   size_t unread_ = 0;

@@ -154,6 +154,7 @@ void Worker::Consume() {
       d = std::move(fetched_.front());
       fetched_.pop_front();
     }
+    MaybeReadAhead();
     try {
       HandleDelivery(d);
     } catch (const std::exception& e) {
@@ -162,6 +163,8 @@ void Worker::Consume() {
       spdlog::critical("Unexpected error while handling message {}: {}", d.tag, e.what());
     }
   }
+  if (reading_ahead_) reading_ahead_->Wait();  // what it pops is tracked, then restored below
+  reading_ahead_.reset();
   {
     std::lock_guard lock(control_mutex_);
     fetched_.clear();  // their tags are held: RestoreAllHeld puts them back
@@ -175,12 +178,21 @@ void Worker::Consume() {
   RestoreAllHeld();
 }
 
+size_t Worker::Window() const {
+  return static_cast<size_t>(std::max(1, pool_->concurrency())) *
+         static_cast<size_t>(std::max(1, options_.prefetch_multiplier));
+}
+
 // Celery's prefetch window: concurrency x prefetch multiplier messages at most, counting those
 // running and those fetched but not started. When messages are queued, that many come in one
 // round trip; when none are, the fetch blocks (at most 1 s, or until the next ETA).
 void Worker::FetchMore() {
-  const size_t window = static_cast<size_t>(std::max(1, pool_->concurrency())) *
-                        static_cast<size_t>(std::max(1, options_.prefetch_multiplier));
+  if (reading_ahead_) {
+    reading_ahead_->Wait();  // a pop is on its way: take it rather than pop beside it
+    reading_ahead_.reset();
+    if (!fetched_.empty()) return;
+  }
+  const size_t window = Window();
   const size_t busy = static_cast<size_t>(std::max<int64_t>(0, active_.load()));
   size_t room = window > busy ? window - busy : 1;
   if (options_.eta_task_limit > 0) {
@@ -192,7 +204,42 @@ void Worker::FetchMore() {
   // before fetching, so errors are logged and nothing piles up.
   transport_->Flush();
   if (backend_) backend_->Flush();
-  std::vector<broker::Delivery> batch = transport_->FetchBatch(room, SecondsToNextEta());
+  Accept(transport_->FetchBatch(room, SecondsToNextEta()), room);
+}
+
+// Only while a backlog lasts (the last pop was full), once half the fetched batch is started,
+// and for at least a quarter of the window, so each pop stays a batch: the consumer never holds
+// more than the window, nor more than the ETA hold could take.
+void Worker::MaybeReadAhead() {
+  if (reading_ahead_ || !queue_had_more_ || green::CurrentFiber() == nullptr) return;
+  const size_t window = Window();
+  const size_t have = fetched_.size();
+  const size_t busy = static_cast<size_t>(std::max<int64_t>(0, active_.load()));
+  if (have > window / 2 || busy + have >= window) return;
+  size_t room = window - busy - have;
+  if (options_.eta_task_limit > 0) {
+    // Any of those fetched, and any popped now, may be an ETA task: the hold must take them all.
+    const size_t held = eta_queue_.size() + have;
+    room = std::min(room, held < options_.eta_task_limit ? options_.eta_task_limit - held : 0);
+  }
+  if (room < std::max<size_t>(1, window / 4)) return;
+  reading_ahead_ = std::make_shared<green::Event>();
+  green::Scheduler::Current()->Spawn(
+      [this, done = reading_ahead_, room] {
+        try {
+          Accept(transport_->PopQueuedNow(room), room);
+        } catch (const std::exception& e) {
+          // Redis away or stopping: the consumer's own fetch retries and logs.
+          queue_had_more_ = false;
+          spdlog::debug("Read-ahead fetch failed: {}", e.what());
+        }
+        done->Set();
+      },
+      "read-ahead");
+}
+
+void Worker::Accept(std::vector<broker::Delivery> batch, size_t asked) {
+  queue_had_more_ = batch.size() >= asked;
   for (broker::Delivery& d : batch) {
     if (!d.envelope_ok) {
       // Nothing to ack or answer: the payload never became a message (no tag, no id).

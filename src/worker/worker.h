@@ -25,6 +25,7 @@
 #include "canvas/router.h"
 #include "control/mailbox.h"
 #include "events/event_dispatcher.h"
+#include "green/waits.h"
 #include "exec/executor.h"
 #include "monitoring/http_listener.h"
 #include "monitoring/metrics.h"
@@ -115,7 +116,14 @@ class Worker {
   };
 
   void Consume();
+  /// Celery's prefetch window: concurrency x prefetch multiplier.
+  size_t Window() const;
   void FetchMore();
+  /// Fiber pools: pops the next batch on a fiber of its own while the consumer starts the ones
+  /// fetched, so the worker does not sit idle while Redis runs the pop script.
+  void MaybeReadAhead();
+  /// Tracks a popped batch and queues it for the consumer; `asked`: how many were wanted.
+  void Accept(std::vector<broker::Delivery> batch, size_t asked);
   Json ReservedInfo(const broker::Delivery& d) const;
   void HandleDelivery(broker::Delivery& d);
   void StartTask(const TaskDescriptor& task, protocol::TaskMessage msg, const std::string& tag);
@@ -216,6 +224,8 @@ class Worker {
   /// Fetched in a batch, not handled yet: the consumer's, under control_mutex_ because
   /// `inspect reserved` lists them too.
   std::deque<broker::Delivery> fetched_;
+  std::shared_ptr<green::Event> reading_ahead_;  ///< set when the read-ahead pop has landed
+  bool queue_had_more_ = false;  ///< the last pop got all it asked for: more may be queued
 
   // Tags this worker holds in `unacked`, for the cold-shutdown thread.
   mutable std::mutex held_mutex_;
