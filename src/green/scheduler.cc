@@ -34,8 +34,9 @@ void SwapEh(EhState* save, const EhState& load) {
 class GuardedStack {
  public:
   GuardedStack(size_t size, std::vector<boost::context::stack_context>* spares,
-               const void** bottom, size_t* extent)
-      : alloc_(size), spares_(spares), bottom_(bottom), extent_(extent) {}
+               size_t spare_limit, const void** bottom, size_t* extent)
+      : alloc_(size), spares_(spares), spare_limit_(spare_limit), bottom_(bottom),
+        extent_(extent) {}
   boost::context::stack_context allocate() {
     boost::context::stack_context sctx;
     if (!spares_->empty()) {
@@ -55,7 +56,7 @@ class GuardedStack {
     return sctx;
   }
   void deallocate(boost::context::stack_context& sctx) noexcept {
-    if (spares_->size() < kSpareStacks) {
+    if (spares_->size() < spare_limit_) {
       spares_->push_back(sctx);
     } else {
       alloc_.deallocate(sctx);
@@ -65,6 +66,7 @@ class GuardedStack {
  private:
   boost::context::protected_fixedsize_stack alloc_;
   std::vector<boost::context::stack_context>* spares_;
+  size_t spare_limit_;
   const void** bottom_;
   size_t* extent_;
 };
@@ -129,7 +131,7 @@ Fiber* Scheduler::Spawn(std::function<void()> fn, std::string label) {
   auto* f = new Fiber(std::move(fn), std::move(label), stack_size_);
   f->owner_ = this;
   f->self_ = boost::context::fiber(
-      std::allocator_arg, GuardedStack(stack_size_, &spare_stacks_, &f->stack_bottom_, &f->stack_extent_),
+      std::allocator_arg, GuardedStack(stack_size_, &spare_stacks_, spare_limit_, &f->stack_bottom_, &f->stack_extent_),
       [this, f](boost::context::fiber&& caller) {
         f->caller_ = std::move(caller);
 #ifdef CW_GREEN_ASAN

@@ -30,8 +30,8 @@ namespace cw::green {
 
 /// Default fiber stack: 256 KiB of address space, of which only the touched pages cost memory.
 constexpr size_t kDefaultStackSize = 256 * 1024;
-/// Stacks of finished fibers kept for the next ones (their touched pages stay resident: at
-/// most this many, a few KiB each, so an idle pool's memory does not grow with -c).
+/// Stacks of finished fibers kept for the next ones, by default (their touched pages stay
+/// resident: a few KiB each).
 constexpr size_t kSpareStacks = 64;
 
 class Scheduler {
@@ -54,6 +54,10 @@ class Scheduler {
 
   /// Runs the loop on this thread until every fiber has finished.
   void Run();
+
+  /// How many finished fibers' stacks to keep for reuse (the green pool: its concurrency, so a
+  /// busy pool never maps a stack; capped, so a burst of thousands does not stay resident).
+  void set_spare_stacks(size_t n) { spare_limit_ = n; }
 
   /// Fibers started and not finished.
   size_t live_fibers() const { return live_; }
@@ -102,7 +106,8 @@ class Scheduler {
   std::mutex posted_mutex_;
   std::vector<std::function<void()>> posted_;
   size_t stack_size_;
-  std::vector<boost::context::stack_context> spare_stacks_;  ///< see kSpareStacks
+  std::vector<boost::context::stack_context> spare_stacks_;  ///< see set_spare_stacks
+  size_t spare_limit_ = kSpareStacks;
   std::deque<Fiber*> ready_;
   Fiber* running_ = nullptr;
   size_t live_ = 0;

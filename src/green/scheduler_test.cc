@@ -251,6 +251,15 @@ TEST(Scheduler, FinishedFibersStacksAreReusedAndReleasedWithTheScheduler) {
   EXPECT_LE(MappingCount(), before + 16);  // the spares went back to the kernel
 }
 
+TEST(Scheduler, SpareStacksAreCappedAtTheLimitSet) {
+  const size_t before = MappingCount();
+  Scheduler s;
+  s.set_spare_stacks(8);
+  for (int i = 0; i < 300; ++i) s.Spawn([] { Yield(); });
+  s.Run();
+  EXPECT_LE(MappingCount(), before + 2 * 8 + 16);  // 300 stacks were mapped at once
+}
+
 TEST(Scheduler, DeepRecursionFitsTheDefaultStack) {
   Scheduler s;
   std::function<int(int)> depth = [&](int n) -> int {

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 
 #include <spdlog/spdlog.h>
@@ -19,7 +20,11 @@ std::string Seconds(double s) { return fmt::format("{:g}", s); }
 }  // namespace
 
 GreenPool::GreenPool(const PoolOptions& options)
-    : options_(options), scheduler_(options.stack_size), concurrency_(options.concurrency) {}
+    : options_(options), scheduler_(options.stack_size), concurrency_(options.concurrency) {
+  // Every task slot's stack, plus the consumer's helpers, stays mapped once used (capped).
+  scheduler_.set_spare_stacks(std::clamp<size_t>(static_cast<size_t>(options.concurrency) + 8,
+                                                 green::kSpareStacks, 1024));
+}
 
 GreenPool::~GreenPool() {
   stop_watchdog_.store(true);
