@@ -63,3 +63,19 @@ function(cw_add_redis_test)
   set_tests_properties(${A_NAME} PROPERTIES LABELS redis TIMEOUT 120
                        ENVIRONMENT CW_REPO_ROOT=${PROJECT_SOURCE_DIR})
 endfunction()
+
+# cw_embed_lua(<target> <file.lua>): the script's text as `kLua_<name>` in the generated header
+# "<name>.lua.h", so the Lua lives in a .lua file of its own that the Python benchmark can load
+# too (bench/throughput.py runs the very scripts the worker sends). Re-generated on edit.
+function(cw_embed_lua target lua_file)
+  get_filename_component(name ${lua_file} NAME_WE)
+  set(dir ${CMAKE_CURRENT_BINARY_DIR}/lua)
+  file(READ ${CMAKE_CURRENT_SOURCE_DIR}/${lua_file} CW_LUA_SOURCE)
+  set(CW_LUA_NAME ${name})
+  set(CW_LUA_FILE ${lua_file})
+  file(CONFIGURE OUTPUT ${dir}/${name}.lua.h
+       CONTENT "// Generated from @CW_LUA_FILE@ by cw_embed_lua: edit that file.\n#pragma once\ninline constexpr const char kLua_@CW_LUA_NAME@[] = R\"lua(@CW_LUA_SOURCE@)lua\";\n"
+       @ONLY)
+  set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${lua_file})
+  target_include_directories(${target} PRIVATE ${dir})
+endfunction()

@@ -417,16 +417,17 @@ std::optional<TaskMessage> DecodeTaskMessage(const Envelope& env, DecodeError* e
     }
     // Celery handles headers that are not a mapping as an "unknown message"; a missing or
     // null headers field is an empty mapping, which makes the message protocol v1.
-    Json headers(Json::Object{});
-    if (const Json* h = doc.Find("headers"); h != nullptr && !h->is_null()) {
-      if (!h->is_object()) {
-        Fail(error, Kind::kInvalidTask, "unknown message");
-        return std::nullopt;
-      }
-      headers = *h;
+    static const Json kEmpty(Json::Object{});  // read only, never copied into
+    const Json* h = doc.Find("headers");
+    if (h == nullptr || h->is_null()) {
+      h = &kEmpty;
+    } else if (!h->is_object()) {
+      Fail(error, Kind::kInvalidTask, "unknown message");
+      return std::nullopt;
     }
+    const Json& headers = *h;
     const Json* p = doc.Find("properties");
-    const Json properties = p != nullptr && p->is_object() ? *p : Json(Json::Object{});
+    const Json& properties = p != nullptr && p->is_object() ? *p : kEmpty;
     TaskMessage m;
     const bool ok = headers.Find("task") != nullptr ? DecodeV2(doc, properties, headers, &m, error)
                                                     : DecodeV1(doc, properties, headers, &m, error);

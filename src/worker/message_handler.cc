@@ -42,7 +42,7 @@ Json OrNull(const std::string& s) { return s.empty() ? Json() : Json(s); }
 
 }  // namespace
 
-RequestInfo Worker::MakeRequest(const p::TaskMessage& msg) const {
+RequestInfo Worker::MakeRequest(const p::TaskMessage& msg, bool with_headers) const {
   RequestInfo r;
   r.id = msg.id;
   r.task = msg.task;
@@ -58,7 +58,7 @@ RequestInfo Worker::MakeRequest(const p::TaskMessage& msg) const {
   r.eta = msg.eta;
   r.expires = msg.expires;
   r.delivery_info = msg.delivery_info;
-  r.headers = msg.headers;
+  if (with_headers) r.headers = msg.headers;
   return r;
 }
 
@@ -165,7 +165,7 @@ bool Worker::HoldForRateLimit(const TaskDescriptor& task, p::TaskMessage& msg,
 }
 
 void Worker::StartTask(const TaskDescriptor& task, p::TaskMessage msg, const std::string& tag) {
-  auto shared = std::make_shared<const p::TaskMessage>(std::move(msg));
+  auto shared = std::make_shared<p::TaskMessage>(std::move(msg));
   const std::string label = DisplayName(*shared) + "[" + shared->id + "]";
   pool_->Start(
       [this, &task, shared, tag] {
@@ -254,7 +254,7 @@ void Worker::Discard(const p::TaskMessage& msg, const std::string& tag, const st
   Ack(tag);
 }
 
-void Worker::RunTask(const TaskDescriptor& task, const p::TaskMessage& msg,
+void Worker::RunTask(const TaskDescriptor& task, p::TaskMessage& msg,
                      const std::string& tag) {
   const bool acks_late = options_.acks_late || task.options.acks_late;
   if (!acks_late) Ack(tag);  // Celery's default: acknowledged just before it runs
@@ -278,7 +278,8 @@ void Worker::RunTask(const TaskDescriptor& task, const p::TaskMessage& msg,
     }
   } count{this, msg.id};
 
-  const RequestInfo request = MakeRequest(msg);
+  RequestInfo request = MakeRequest(msg, false);
+  request.headers = std::move(msg.headers);  // nothing reads the message's copy from here on
   pools::StartHook on_start;
   const bool track = (options_.track_started || task.options.track_started) &&
                      !task.options.ignore_result;

@@ -129,7 +129,7 @@ class Worker {
   void StartTask(const TaskDescriptor& task, protocol::TaskMessage msg, const std::string& tag);
   pools::Limits LimitsFor(const TaskDescriptor& task, const protocol::TaskMessage& msg) const;
   void RejectUndecodable(const broker::Delivery& d, const protocol::DecodeError& error);
-  void RunTask(const TaskDescriptor& task, const protocol::TaskMessage& msg,
+  void RunTask(const TaskDescriptor& task, protocol::TaskMessage& msg,
                const std::string& tag);
   void RunDueEtaTasks();
   double SecondsToNextEta() const;
@@ -144,7 +144,9 @@ class Worker {
   /// True while the ETA hold is full (worker_eta_task_limit): the loop then stops fetching.
   bool EtaHoldFull();
   void PublishRetry(const protocol::TaskMessage& msg, const exec::Outcome& out);
-  RequestInfo MakeRequest(const protocol::TaskMessage& msg) const;
+  /// The task's request; `with_headers` false leaves request.headers for the caller to fill
+  /// (RunTask moves the message's own in: no copy of the whole headers tree per task).
+  RequestInfo MakeRequest(const protocol::TaskMessage& msg, bool with_headers = true) const;
   void Ack(const std::string& tag);
   void Restore(const std::string& tag, bool leftmost);
   void Track(const std::string& tag);
