@@ -4,13 +4,16 @@
     throughput  drain a backlog of N trivial tasks: tasks.add (results stored) and
                 tasks.quiet_add (ignore_result), per pool: solo, prefork -c CPUs, and the
                 green pool (Celery: gevent) -c 100; tasks/s and cworker/Celery
-    latency     one producer sending at a fixed moderate rate; enqueue -> result stored
-                (the record's date_done against the send time), p50 and p99
+    latency     one producer pushing at a fixed moderate rate; enqueue -> result stored
+                (the record's date_done against the LPUSH), p50 and p99, per pool; and
+                once through Python's apply_async
     cpu         200 cpu(n) tasks on prefork -c CPUs, for each
     cost        worker CPU seconds per 1,000 tasks, peak RSS, Redis commands per task
                 (INFO commandstats before and after)
-    ceiling     what Redis itself does on this machine for the command mix of one task
-                (redis-benchmark, pipelined, per command; the mix's rate is the harmonic sum)
+    ceiling     what Redis itself does on this machine for the command mix of one task, two
+                ways: redis-benchmark, pipelined, per plain command (the mix's rate is the
+                harmonic sum); and cworker's own scripts and ack in deep pipelines, as tasks
+                per second of Redis CPU
 
 The backlog is made by sending one message with Python Celery, then copying it N times with
 fresh ids and delivery tags into a staging list that is RENAMEd onto the queue once the
@@ -146,7 +149,36 @@ class Bench:
             stop(worker, timeout=30)
 
     def latency(self, name, cmd, rate, n):
-        """Enqueue -> result stored, at `rate` tasks/s from one Python producer."""
+        """Enqueue -> result, at `rate` tasks/s: messages made by Python Celery beforehand (as
+        for the backlog) and pushed one at a time with LPUSH, so the send time is the moment the
+        message enters Redis, not the Python producer's own ~0.5 ms of building it. p50/p99 of
+        the result record's date_done minus the time just before the LPUSH (same clock)."""
+        self.b.flushall()
+        raw, task_id, tag = self.template("tasks.add", [2, 2])
+        messages = []
+        for _ in range(n):
+            new_id = str(uuid.uuid4())
+            messages.append((new_id, raw.replace(task_id, new_id).replace(tag, str(uuid.uuid4()))))
+        worker = self.start_worker(name, worker_command(*cmd, self.broker, self.backend, "celery"))
+        try:
+            sent = {}
+            t0 = time.time()
+            for i, (new_id, body) in enumerate(messages):
+                pause = t0 + i / rate - time.time()
+                if pause > 0:
+                    time.sleep(pause)
+                sent[new_id] = time.time()
+                self.b.lpush("celery", body)
+            deadline = time.monotonic() + 60
+            while self.r.dbsize() < n and time.monotonic() < deadline:
+                time.sleep(0.05)
+            return self.latencies(sent, rate, n)
+        finally:
+            stop(worker, timeout=30)
+
+    def latency_apply_async(self, name, cmd, rate, n):
+        """The same through Python Celery's apply_async (its send time includes building the
+        message in Python)."""
         self.b.flushall()
         worker = self.start_worker(name, worker_command(*cmd, self.broker, self.backend, "celery"))
         try:
@@ -171,17 +203,61 @@ print(json.dumps(sent))
                                  env=self.env, capture_output=True, text=True, timeout=n / rate + 120)
             if out.returncode != 0:
                 raise RuntimeError(out.stderr[-2000:])
-            sent = json.loads(out.stdout)
-            lat = []
-            for task_id, t in sent.items():
-                meta = json.loads(self.r.get(f"celery-task-meta-{task_id}"))
-                done = datetime.fromisoformat(meta["date_done"]).replace(tzinfo=timezone.utc)
-                lat.append((done.timestamp() - t) * 1000)
-            lat.sort()
-            return {"rate": rate, "tasks": n, "p50_ms": statistics.median(lat),
-                    "p99_ms": lat[min(len(lat) - 1, int(len(lat) * 0.99))]}
+            return self.latencies(json.loads(out.stdout), rate, n)
         finally:
             stop(worker, timeout=30)
+
+    def latencies(self, sent, rate, n):
+        lat = []
+        for task_id, t in sent.items():
+            meta = json.loads(self.r.get(f"celery-task-meta-{task_id}"))
+            done = datetime.fromisoformat(meta["date_done"]).replace(tzinfo=timezone.utc)
+            lat.append((done.timestamp() - t) * 1000)
+        lat.sort()
+        return {"rate": rate, "tasks": n, "p50_ms": statistics.median(lat),
+                "p99_ms": lat[min(len(lat) - 1, int(len(lat) * 0.99))]}
+
+    def redis_cpu(self):
+        info = self.b.info("cpu")
+        return info["used_cpu_user"] + info["used_cpu_sys"]
+
+    def mix_ceiling(self, n, batch=100):
+        """Tasks/s Redis could serve cworker's own command mix with a core to itself: the very
+        pop script cworker sends (batches of `batch`), the ack (ZREM + HDEL) and, for stored
+        results, the very store script (GET, SETEX, PUBLISH), sent in deep pipelines. Redis's
+        own CPU seconds (INFO cpu) per task, inverted: the client's speed does not enter."""
+        pop = (ROOT / "src/broker/pop_batch.lua").read_text()
+        store = (ROOT / "src/backend/store_result.lua").read_text()
+        out = {}
+        for kind in ("stored", "ignored"):
+            self.b.flushall()
+            self.r.flushall()
+            self.stage("tasks.add", [2, 2], n, key="bench")
+            pop_sha, store_sha = self.b.script_load(pop), self.r.script_load(store)
+            cpu0, done = self.redis_cpu(), 0
+            while True:
+                popped = self.b.evalsha(pop_sha, 3, "unacked_index", "unacked", "bench", batch,
+                                        f"{time.time():.6f}", "bench")
+                if not popped:
+                    break
+                tags = [t.decode() for t in popped[2::3]]
+                acks = self.b.pipeline(transaction=False)
+                results = self.r.pipeline(transaction=False)
+                for tag in tags:
+                    acks.zrem("unacked_index", tag)
+                    acks.hdel("unacked", tag)
+                    if kind == "stored":  # a record of the size cworker writes for add(2, 2)
+                        record = json.dumps({"status": "SUCCESS", "result": 4, "traceback": None,
+                                             "children": [], "date_done": datetime.now(
+                                                 timezone.utc).isoformat(), "task_id": tag})
+                        results.evalsha(store_sha, 1, f"celery-task-meta-{tag}", record, 86400)
+                acks.execute()
+                results.execute()
+                done += len(tags)
+            out[kind] = done / (self.redis_cpu() - cpu0)
+        self.b.flushall()
+        self.r.flushall()
+        return out
 
     def ceiling(self, requests):
         """Commands/s redis-benchmark gets for each command of the mix (-P 64, 4 clients)."""
@@ -220,23 +296,38 @@ def report(results):
             if not (c and w):
                 continue
             ceiling = results["ceiling"]["tasks_per_s"][kind]
+            mix = results.get("mix_ceiling", {}).get(kind)
             rows.append([f"`{'add' if kind == 'stored' else 'quiet_add'}`", pool,
                          f"{c['rate']:.0f}", f"{w['rate']:.0f}", f"{w['rate'] / c['rate']:.1f}x",
-                         f"{100 * w['rate'] / ceiling:.0f}%",
+                         (f"{100 * w['rate'] / mix:.0f}% / " if mix else "")
+                         + f"{100 * w['rate'] / ceiling:.0f}%",
                          f"{c['cpu_per_1000']:.3f} / {w['cpu_per_1000']:.3f}",
                          f"{c['peak_rss_mb']:.0f} / {w['peak_rss_mb']:.0f}",
                          f"{c['redis_commands_per_task']:.1f} / {w['redis_commands_per_task']:.1f}"])
     out.append(table(rows, ["task", "pool", "Celery tasks/s", "cworker tasks/s", "ratio",
-                            "cworker / Redis ceiling", "CPU s per 1000 (Celery / cworker)",
+                            "cworker / Redis ceiling (own mix / commands)",
+                            "CPU s per 1000 (Celery / cworker)",
                             "peak RSS MB", "Redis commands per task"]))
     ceil = results["ceiling"]
     out += ["", "Redis ceiling (redis-benchmark -P 64, commands/s): " + ", ".join(
         f"{k} {v:,.0f}" for k, v in ceil["commands_per_s"].items()) + "; for one task's mix: "
         + ", ".join(f"{k} {v:,.0f} tasks/s" for k, v in ceil["tasks_per_s"].items()) + "."]
+    if results.get("mix_ceiling"):
+        out += ["", "Redis ceiling for cworker's own command mix (its pop script in batches of "
+                "100, ZREM + HDEL, its store script; deep pipelines; tasks per second of Redis "
+                "CPU): " + ", ".join(f"{k} {v:,.0f} tasks/s"
+                                     for k, v in results["mix_ceiling"].items()) + "."]
     if results.get("latency"):
         out += ["", table([[k, f"{v['rate']:.0f}/s", v["tasks"], f"{v['p50_ms']:.2f}",
                             f"{v['p99_ms']:.2f}"] for k, v in results["latency"].items()],
-                          ["worker", "send rate", "tasks", "p50 ms", "p99 ms"])]
+                          ["worker (messages pushed with LPUSH)", "send rate", "tasks",
+                           "p50 ms", "p99 ms"])]
+    if results.get("latency_apply_async"):
+        out += ["", table([[k, f"{v['rate']:.0f}/s", v["tasks"], f"{v['p50_ms']:.2f}",
+                            f"{v['p99_ms']:.2f}"]
+                           for k, v in results["latency_apply_async"].items()],
+                          ["worker (sent by Python's apply_async)", "send rate", "tasks",
+                           "p50 ms", "p99 ms"])]
     if results.get("cpu"):
         out += ["", table([[k, v["tasks"], v["n"], f"{v['seconds']:.2f}",
                             f"{v['rate']:.1f}"] for k, v in results["cpu"].items()],
@@ -264,7 +355,10 @@ def plots(results, directory):
                    [results["throughput"][f"{system}-{p}-{kind}"]["rate"] for p in pools],
                    width=0.4, label="Python Celery" if system == "celery" else "cworker")
         ax.axhline(results["ceiling"]["tasks_per_s"][kind], color="grey", linestyle="--",
-                   label="Redis ceiling for the mix")
+                   label="Redis ceiling (the mix's commands, redis-benchmark)")
+        if results.get("mix_ceiling"):
+            ax.axhline(results["mix_ceiling"][kind], color="black", linestyle=":",
+                       label="Redis ceiling (cworker's own mix, pipelined)")
         ax.set_xticks(list(x), pools)
         ax.set_yscale("log")
         ax.set_ylabel("tasks/s (log)")
@@ -299,6 +393,8 @@ def main():
     try:
         results["ceiling"] = bench.ceiling(20000 if args.quick else 400000)
         print(f"Redis ceiling: {results['ceiling']['tasks_per_s']}", flush=True)
+        results["mix_ceiling"] = bench.mix_ceiling(500 if args.quick else 50000)
+        print(f"Redis ceiling for cworker's own mix: {results['mix_ceiling']}", flush=True)
         for kind, task, stored in (("stored", "tasks.add", True),
                                    ("ignored", "tasks.quiet_add", False)):
             for pool in pools:
@@ -312,13 +408,24 @@ def main():
                     results["throughput"][name] = r
                     print(f"{r['rate']:.0f} tasks/s", flush=True)
         rate, count = (50, 50) if args.quick else (200, 2000)
-        for system in ("celery", "cworker"):
+        for pool in pools:
+            for system, p in (("celery", POOLS[pool][0]), ("cworker", POOLS[pool][1])):
+                if system not in args.systems or "latency" not in args.only:
+                    continue
+                c = POOLS[pool][2]
+                key = f"{system} {p} -c {c}"
+                r = bench.latency(f"latency-{system}-{pool}", (system, p, c), rate, count)
+                results["latency"][key] = r
+                print(f"latency {key}: p50 {r['p50_ms']:.2f} ms p99 {r['p99_ms']:.2f} ms",
+                      flush=True)
+        for system in ("celery", "cworker"):  # the Python producer's own share, for reference
             if system not in args.systems or "latency" not in args.only:
                 continue
-            pool = "prefork"
-            r = bench.latency(f"latency-{system}", (system, pool, CPUS), rate, count)
-            results["latency"][f"{system} {pool} -c {CPUS}"] = r
-            print(f"latency {system}: p50 {r['p50_ms']:.2f} ms p99 {r['p99_ms']:.2f} ms", flush=True)
+            key = f"{system} prefork -c {CPUS}"
+            r = bench.latency_apply_async(f"latency-apply-{system}", (system, "prefork", CPUS),
+                                          rate, count)
+            results.setdefault("latency_apply_async", {})[key] = r
+            print(f"latency via apply_async {key}: p50 {r['p50_ms']:.2f} ms", flush=True)
         cpu_n, cpu_tasks = (20000, 20) if args.quick else (300000, 200)
         for system in ("celery", "cworker"):
             if system not in args.systems or "cpu" not in args.only:

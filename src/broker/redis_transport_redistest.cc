@@ -92,6 +92,56 @@ TEST_F(TransportTest, FetchBatchPopsInKeyOrderAndRecordsEachAsKombuWould) {
   EXPECT_GE(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(150));
 }
 
+// The pop script reads kombu's tag, exchange and routing key by plain search when the payload
+// is laid out as Python's json.dumps writes it, and decodes it otherwise: either way the
+// `unacked` entry must be the one kombu writes. Every captured message, as captured and
+// re-serialised compactly (the decode path), and one whose headers carry look-alike keys.
+TEST_F(TransportTest, PopScriptRecordsEveryCapturedMessageAsKombuWould) {
+  std::vector<std::string> payloads;
+  for (const char* version : {"celery-5.2.6", "celery-5.5"}) {
+    for (const char* name : {"simple_task", "chain", "chord", "group", "countdown", "expires",
+                             "kwargs_unicode", "compression"}) {
+      std::string text;
+      try {
+        text = testing::CapturedMessage(name, version);
+      } catch (const std::runtime_error&) {
+        continue;  // not captured for this version
+      }
+      payloads.push_back(text);
+      payloads.push_back(Json::Parse(text).Dump());  // no spaces: the script must decode
+    }
+  }
+  ASSERT_GE(payloads.size(), 20u);
+  // Laid out as json.dumps writes it (the plain-search path), with headers (which come before
+  // the properties) holding look-alike keys and an escaped look-alike in a string.
+  std::string tricky = testing::CapturedMessage("simple_task");
+  const size_t headers = tricky.find("\"headers\": {");
+  ASSERT_NE(headers, std::string::npos);
+  tricky.insert(headers + 12,
+                "\"delivery_tag\": \"not-the-tag\", \"delivery_info\": {\"exchange\": "
+                "\"nope\", \"routing_key\": \"nope\"}, \"note\": \"\\\"properties\\\": "
+                "{\\\"delivery_tag\\\": \\\"x\\\"\", ");
+  ASSERT_NO_THROW(Json::Parse(tricky)) << tricky;
+  payloads.push_back(tricky);
+  auto t = MakeTransport();
+  for (const std::string& payload : payloads) {
+    redis_.Call({"LPUSH", "celery", payload});
+    std::vector<Delivery> batch = t.FetchBatch(1, 1);
+    ASSERT_EQ(batch.size(), 1u);
+    ASSERT_TRUE(batch[0].envelope_ok) << payload;
+    const Json entry = Unacked(batch[0].tag);
+    ASSERT_TRUE(entry.is_array()) << payload;
+    EXPECT_EQ(entry.At(size_t{0}), Json::Parse(payload));
+    EXPECT_EQ(entry.At(size_t{1}), Json(batch[0].envelope.exchange));
+    EXPECT_EQ(entry.At(size_t{2}), Json(batch[0].envelope.routing_key.empty()
+                                            ? std::string("celery")
+                                            : batch[0].envelope.routing_key));
+    EXPECT_EQ(redis_.Call({"HLEN", "unacked"}).integer(), 1) << payload;  // one entry, one tag
+    t.Ack(batch[0].tag);
+    t.Flush();
+  }
+}
+
 TEST_F(TransportTest, AcksWrittenBehindSurviveALostConnection) {
   redis_.Call({"LPUSH", "celery", testing::CapturedMessage("simple_task")});
   redis_.Call({"LPUSH", "celery", testing::CapturedMessage("priority")});  // another tag
