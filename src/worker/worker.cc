@@ -200,10 +200,14 @@ void Worker::FetchMore() {
     const size_t held = eta_queue_.size();
     room = std::min(room, held < options_.eta_task_limit ? options_.eta_task_limit - held : 1);
   }
-  // Written-behind acks and results: read their replies (long since arrived, as a rule)
-  // before fetching, so errors are logged and nothing piles up.
-  transport_->Flush();
-  if (backend_) backend_->Flush();
+  // Written-behind acks and results: when the queues may be empty (this fetch may wait), read
+  // their replies first, so errors are logged before an idle spell. Not while a backlog lasts:
+  // waiting for Redis to answer every write would stop the worker at each fetch (the
+  // connections bound what is unanswered by themselves).
+  if (!queue_had_more_) {
+    transport_->Flush();
+    if (backend_) backend_->Flush();
+  }
   Accept(transport_->FetchBatch(room, SecondsToNextEta()), room);
 }
 
