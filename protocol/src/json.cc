@@ -22,7 +22,9 @@ void ThrowConversion(const Json& j, const char* expected) {
 }  // namespace detail
 
 Json Json::MakeObject(std::initializer_list<std::pair<std::string, Json>> items) {
-  Json out(Object{});
+  Object members;
+  members.reserve(items.size());
+  Json out(std::move(members));
   for (const auto& [key, value] : items) out.Set(key, value);
   return out;
 }
@@ -165,14 +167,17 @@ constexpr size_t kMaxIntDigits = 4300;
 void DedupeKeys(Json::Object* object) {
   const size_t n = object->size();
   if (n < 2) return;
-  std::vector<bool> dropped(n, false);
+  // This thread's flags (a parse makes one call per object: no allocation once grown).
+  thread_local std::vector<char> dropped;
+  dropped.assign(n, 0);
   bool any = false;
-  if (n <= 16) {
+  if (n <= 64) {  // pairwise, without allocating: real envelopes have a few dozen keys
     for (size_t i = 1; i < n; ++i) {
       for (size_t j = 0; j < i; ++j) {
         if (!dropped[j] && (*object)[j].first == (*object)[i].first) {
           (*object)[j].second = std::move((*object)[i].second);
-          dropped[i] = any = true;
+          dropped[i] = 1;
+          any = true;
           break;
         }
       }
@@ -184,14 +189,15 @@ void DedupeKeys(Json::Object* object) {
       auto [it, inserted] = first.emplace((*object)[i].first, i);
       if (!inserted) {
         (*object)[it->second].second = std::move((*object)[i].second);
-        dropped[i] = any = true;
+        dropped[i] = 1;
+        any = true;
       }
     }
   }
   if (!any) return;
   size_t out = 0;
   for (size_t i = 0; i < n; ++i) {
-    if (dropped[i]) continue;
+    if (dropped[i] != 0) continue;
     if (out != i) (*object)[out] = std::move((*object)[i]);
     ++out;
   }
@@ -272,37 +278,72 @@ class Builder {
   bool String(const char* str, rapidjson::SizeType length, bool /*copy*/) {
     return Add(Json(std::string(str, length)));
   }
-  bool StartObject() { return Open(Json(Json::Object{})); }
+  bool StartObject() { return Open(true); }
   bool Key(const char* str, rapidjson::SizeType length, bool /*copy*/) {
     stack_.back().key.assign(str, length);
     return true;
   }
-  bool EndObject(rapidjson::SizeType /*count*/) {
-    DedupeKeys(&stack_.back().value.as_object());
-    return Close();
-  }
-  bool StartArray() { return Open(Json(Json::Array{})); }
+  bool EndObject(rapidjson::SizeType /*count*/) { return Close(); }
+  bool StartArray() { return Open(false); }
   bool EndArray(rapidjson::SizeType /*count*/) { return Close(); }
 
   Json TakeRoot() { return std::move(root_); }
   const std::string& error() const { return error_; }
 
+  // Members and elements of the containers still open wait in this thread's scratch vectors
+  // (which keep their capacity from one parse to the next); a container is built once, at its
+  // exact size, when it closes. So a parse allocates its strings and one block per container,
+  // not a vector regrown member by member. A builder left by an error truncates them back.
+  Builder() : member_base_(Members().size()), element_base_(Elements().size()) {
+    stack_.reserve(16);  // one allocation covers the nesting of any real message
+  }
+  ~Builder() {
+    Members().resize(member_base_);
+    Elements().resize(element_base_);
+  }
+  Builder(const Builder&) = delete;
+  Builder& operator=(const Builder&) = delete;
+
  private:
   struct Frame {
-    Json value;
+    bool object;
+    size_t start;  ///< where its members (or elements) begin in the scratch vector
     std::string key;
   };
+  static Json::Object& Members() {
+    thread_local Json::Object members;
+    return members;
+  }
+  static Json::Array& Elements() {
+    thread_local Json::Array elements;
+    return elements;
+  }
 
-  bool Open(Json container) {
+  bool Open(bool object) {
     if (stack_.size() >= static_cast<size_t>(kMaxDepth)) {
       error_ = "nesting deeper than " + std::to_string(kMaxDepth) + " levels";
       return false;
     }
-    stack_.push_back(Frame{std::move(container), {}});
+    stack_.push_back(Frame{object, object ? Members().size() : Elements().size(), {}});
     return true;
   }
   bool Close() {
-    Json done = std::move(stack_.back().value);
+    const Frame& top = stack_.back();
+    Json done;
+    if (top.object) {
+      Json::Object& members = Members();
+      const auto first = members.begin() + static_cast<std::ptrdiff_t>(top.start);
+      Json::Object object(std::make_move_iterator(first), std::make_move_iterator(members.end()));
+      members.erase(first, members.end());
+      DedupeKeys(&object);
+      done = Json(std::move(object));
+    } else {
+      Json::Array& elements = Elements();
+      const auto first = elements.begin() + static_cast<std::ptrdiff_t>(top.start);
+      Json::Array array(std::make_move_iterator(first), std::make_move_iterator(elements.end()));
+      elements.erase(first, elements.end());
+      done = Json(std::move(array));
+    }
     stack_.pop_back();
     return Add(std::move(done));
   }
@@ -312,11 +353,11 @@ class Builder {
       return true;
     }
     Frame& top = stack_.back();
-    if (top.value.is_array()) {
-      top.value.as_array().push_back(std::move(value));
-    } else {
-      top.value.as_object().emplace_back(std::move(top.key), std::move(value));
+    if (top.object) {
+      Members().emplace_back(std::move(top.key), std::move(value));
       top.key.clear();
+    } else {
+      Elements().push_back(std::move(value));
     }
     return true;
   }
@@ -324,6 +365,8 @@ class Builder {
   std::vector<Frame> stack_;
   Json root_;
   std::string error_;
+  size_t member_base_;
+  size_t element_base_;
 };
 
 bool IsJsonSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
@@ -339,7 +382,7 @@ Json Json::Parse(std::string_view text) {
                               rapidjson::kParseValidateEncodingFlag |
                               rapidjson::kParseIterativeFlag | rapidjson::kParseStopWhenDoneFlag;
   rapidjson::MemoryStream stream(text.data(), text.size());
-  rapidjson::Reader reader;
+  thread_local rapidjson::Reader reader;  // keeps its parse stack's capacity between parses
   Builder builder;
   const rapidjson::ParseResult result = reader.Parse<kFlags>(stream, builder);
   if (result.IsError()) {

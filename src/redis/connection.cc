@@ -85,7 +85,8 @@ struct ArgvBuffer {
     args.clear();
     lens.clear();
     prefixed.clear();
-    std::vector<size_t> keys;
+    thread_local std::vector<size_t> keys;
+    keys.clear();
     if (!prefix.empty()) {
       keys = KeyPositions(argv);
       prefixed.reserve(keys.size());  // no reallocation: args points into it
@@ -105,6 +106,14 @@ struct ArgvBuffer {
   }
   int argc() const { return static_cast<int>(args.size()); }
 };
+
+// This thread's buffer: every Fill is followed at once by the hiredis append that copies it
+// (no fiber switch in between), so one per thread serves all connections and keeps its
+// capacity: no allocation per command.
+ArgvBuffer& ThreadArgvBuffer() {
+  thread_local ArgvBuffer buffer;
+  return buffer;
+}
 
 }  // namespace
 
@@ -292,7 +301,7 @@ Reply Connection::Call(const std::vector<std::string_view>& argv) {
 std::vector<Reply> Connection::Pipeline(const std::vector<std::vector<std::string_view>>& commands) {
   Connect();
   if (actx_ != nullptr) return PipelineAsync(commands);
-  ArgvBuffer buf;
+  ArgvBuffer& buf = ThreadArgvBuffer();
   for (const auto& argv : commands) {
     buf.Fill(argv, url_.key_prefix);
     if (redisAppendCommandArgv(ctx_, buf.argc(), buf.args.data(), buf.lens.data()) != REDIS_OK) {
@@ -354,7 +363,7 @@ void Connection::DeferEval(const Script& script, const std::vector<std::string_v
 }
 
 void Connection::SendDeferredTail(size_t n) {
-  ArgvBuffer buf;
+  ArgvBuffer& buf = ThreadArgvBuffer();
   for (size_t i = deferred_.size() - n; i < deferred_.size(); ++i) {
     std::vector<std::string_view> argv(deferred_[i].begin(), deferred_[i].end());
     buf.Fill(argv, url_.key_prefix);
@@ -613,7 +622,7 @@ std::vector<Reply> Connection::PipelineAsync(
   auto* batch = new Batch;
   batch->replies.resize(commands.size());
   batch->refs = 1;  // the waiting fiber's reference
-  ArgvBuffer buf;
+  ArgvBuffer& buf = ThreadArgvBuffer();
   for (const auto& argv : commands) {
     buf.Fill(argv, url_.key_prefix);
     if (actx_ == nullptr ||
@@ -693,7 +702,7 @@ void Connection::OnDeferredReply(redisAsyncContext* /*ac*/, void* raw, void* pri
 }
 
 void Connection::SendDeferredAsync(size_t from) {
-  ArgvBuffer buf;
+  ArgvBuffer& buf = ThreadArgvBuffer();
   for (size_t i = from; i < deferred_.size(); ++i) {
     std::vector<std::string_view> argv(deferred_[i].begin(), deferred_[i].end());
     buf.Fill(argv, url_.key_prefix);
