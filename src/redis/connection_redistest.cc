@@ -3,7 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
+#include <vector>
 
 #include "green/waits.h"
 #include "testing/redis_fixture.h"
@@ -86,6 +88,48 @@ TEST(AsyncConnection, ReconnectsAfterTheServerDropsIt) {
   EXPECT_TRUE(lost);
   EXPECT_EQ(after, "PONG");
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(4));
+}
+
+// Write-behind in fibers: Defer returns after a loop turn without the reply; writes the server
+// never answered (the connection was killed under them) go again, in order, once it is back,
+// and Flush waits until every one is answered. A NOSCRIPT reply is answered with EVAL.
+TEST(AsyncConnection, DeferredWritesAreResentAfterALostConnectionAndFlushWaitsForThem) {
+  green::Scheduler s;
+  Connection conn(testing::TestRedisUrl(3), "test");
+  Connection check(testing::TestRedisUrl(3), "check");
+  check.Call({"DEL", "cw:async:list", "cw:async:scripted"});
+  const Script script("return redis.call('INCR', KEYS[1])");
+  bool returned_early = false;
+  conn.track_client_id();
+  s.Spawn([&] {
+    conn.Connect();
+    conn.Eval(script, {"cw:async:scripted"}, {});  // loaded here
+    // Held back: Redis cannot answer while paused, yet Defer returns.
+    check.Call({"CLIENT", "PAUSE", "300", "WRITE"});
+    for (int i = 0; i < 100; ++i) conn.Defer({{"RPUSH", "cw:async:list", std::to_string(i)}});
+    returned_early = true;
+    // Killed before the pause ends: the hundred are unanswered, so they are sent again.
+    Connection killer(testing::TestRedisUrl(3), "killer");
+    killer.Call({"CLIENT", "KILL", "ID", std::to_string(conn.client_id())});
+    green::SleepFor(std::chrono::milliseconds(50));
+    killer.Call({"SCRIPT", "FLUSH"});  // and the script cache is gone
+    conn.DeferEval(script, {"cw:async:scripted"}, {});
+    for (int i = 100; i < 150; ++i) conn.Defer({{"RPUSH", "cw:async:list", std::to_string(i)}});
+    conn.Flush(nullptr);
+  });
+  s.Run();
+  EXPECT_TRUE(returned_early);
+  // Each write ran once or, if it had run before the kill, twice; in order, none lost.
+  const Reply list = check.Call({"LRANGE", "cw:async:list", "0", "-1"});
+  ASSERT_TRUE(list.is_array());
+  std::vector<int> seen;
+  for (size_t i = 0; i < list.size(); ++i) seen.push_back(std::stoi(std::string(list.at(i).str())));
+  for (int i = 0; i < 150; ++i) {
+    EXPECT_NE(std::find(seen.begin(), seen.end(), i), seen.end()) << i;
+  }
+  EXPECT_LE(seen.size(), 250u);
+  EXPECT_EQ(seen.back(), 149);
+  EXPECT_EQ(check.Call({"GET", "cw:async:scripted"}).str(), "2");
 }
 
 TEST(AsyncConnection, BlockingCommandParksOnlyItsFiber) {
