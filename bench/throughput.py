@@ -12,8 +12,8 @@
                 (INFO commandstats before and after)
     ceiling     what Redis itself does on this machine for the command mix of one task, two
                 ways: redis-benchmark, pipelined, per plain command (the mix's rate is the
-                harmonic sum); and cworker's own scripts and ack in deep pipelines, as tasks
-                per second of Redis CPU
+                harmonic sum); and, for cworker's own traffic (its scripts included), one Redis
+                core's worth: 1 / Redis CPU seconds per task, measured during each drain
 
 The backlog is made by sending one message with Python Celery, then copying it N times with
 fresh ids and delivery tags into a staging list that is RENAMEd onto the queue once the
@@ -123,7 +123,7 @@ class Bench:
         worker = self.start_worker(name, worker_command(*cmd, self.broker, self.backend, queue))
         try:
             pids = tree(worker.pid)
-            cpu0, cmds0 = cpu_seconds(pids), self.commands()
+            cpu0, cmds0, redis0 = cpu_seconds(pids), self.commands(), self.redis_cpu()
             t0 = time.monotonic()
             self.b.rename("staging", queue)  # wakes the waiting worker, as an LPUSH would
             deadline = t0 + max(120, n / 100)
@@ -140,10 +140,15 @@ class Bench:
                     raise RuntimeError(f"{name} exited")
                 time.sleep(0.01)
             seconds = time.monotonic() - t0
+            redis_cpu = self.redis_cpu() - redis0
             pids = tree(worker.pid)
             cpu = cpu_seconds(pids) - cpu0
             return {"tasks": n, "seconds": seconds, "rate": n / seconds,
                     "cpu_per_1000": 1000 * cpu / n, "peak_rss_mb": peak_rss_mb(pids),
+                    # Redis's own CPU per task for this worker's traffic: one Redis core serves
+                    # at most 1 / this, so rate x this is how busy the worker kept Redis.
+                    "redis_cpu_us_per_task": 1e6 * redis_cpu / n,
+                    "redis_busy": redis_cpu / seconds,
                     "redis_commands_per_task": (self.commands() - cmds0) / n}
         finally:
             stop(worker, timeout=30)
@@ -221,44 +226,6 @@ print(json.dumps(sent))
         info = self.b.info("cpu")
         return info["used_cpu_user"] + info["used_cpu_sys"]
 
-    def mix_ceiling(self, n, batch=100):
-        """Tasks/s Redis could serve cworker's own command mix with a core to itself: the very
-        pop script cworker sends (batches of `batch`), the ack (ZREM + HDEL) and, for stored
-        results, the very store script (GET, SETEX, PUBLISH), sent in deep pipelines. Redis's
-        own CPU seconds (INFO cpu) per task, inverted: the client's speed does not enter."""
-        pop = (ROOT / "src/broker/pop_batch.lua").read_text()
-        store = (ROOT / "src/backend/store_result.lua").read_text()
-        out = {}
-        for kind in ("stored", "ignored"):
-            self.b.flushall()
-            self.r.flushall()
-            self.stage("tasks.add", [2, 2], n, key="bench")
-            pop_sha, store_sha = self.b.script_load(pop), self.r.script_load(store)
-            cpu0, done = self.redis_cpu(), 0
-            while True:
-                popped = self.b.evalsha(pop_sha, 3, "unacked_index", "unacked", "bench", batch,
-                                        f"{time.time():.6f}", "bench")
-                if not popped:
-                    break
-                tags = [t.decode() for t in popped[2::3]]
-                acks = self.b.pipeline(transaction=False)
-                results = self.r.pipeline(transaction=False)
-                for tag in tags:
-                    acks.zrem("unacked_index", tag)
-                    acks.hdel("unacked", tag)
-                    if kind == "stored":  # a record of the size cworker writes for add(2, 2)
-                        record = json.dumps({"status": "SUCCESS", "result": 4, "traceback": None,
-                                             "children": [], "date_done": datetime.now(
-                                                 timezone.utc).isoformat(), "task_id": tag})
-                        results.evalsha(store_sha, 1, f"celery-task-meta-{tag}", record, 86400)
-                acks.execute()
-                results.execute()
-                done += len(tags)
-            out[kind] = done / (self.redis_cpu() - cpu0)
-        self.b.flushall()
-        self.r.flushall()
-        return out
-
     def ceiling(self, requests):
         """Commands/s redis-benchmark gets for each command of the mix (-P 64, 4 clients)."""
         rates = {}
@@ -296,27 +263,25 @@ def report(results):
             if not (c and w):
                 continue
             ceiling = results["ceiling"]["tasks_per_s"][kind]
-            mix = results.get("mix_ceiling", {}).get(kind)
+            own = 1e6 / w["redis_cpu_us_per_task"] if w.get("redis_cpu_us_per_task") else None
             rows.append([f"`{'add' if kind == 'stored' else 'quiet_add'}`", pool,
                          f"{c['rate']:.0f}", f"{w['rate']:.0f}", f"{w['rate'] / c['rate']:.1f}x",
-                         (f"{100 * w['rate'] / mix:.0f}% / " if mix else "")
+                         (f"{100 * w['rate'] / own:.0f}% of {own:,.0f} / " if own else "")
                          + f"{100 * w['rate'] / ceiling:.0f}%",
                          f"{c['cpu_per_1000']:.3f} / {w['cpu_per_1000']:.3f}",
                          f"{c['peak_rss_mb']:.0f} / {w['peak_rss_mb']:.0f}",
                          f"{c['redis_commands_per_task']:.1f} / {w['redis_commands_per_task']:.1f}"])
     out.append(table(rows, ["task", "pool", "Celery tasks/s", "cworker tasks/s", "ratio",
-                            "cworker / Redis ceiling (own mix / commands)",
+                            "cworker / Redis ceiling (its own traffic / plain commands)",
                             "CPU s per 1000 (Celery / cworker)",
                             "peak RSS MB", "Redis commands per task"]))
     ceil = results["ceiling"]
     out += ["", "Redis ceiling (redis-benchmark -P 64, commands/s): " + ", ".join(
         f"{k} {v:,.0f}" for k, v in ceil["commands_per_s"].items()) + "; for one task's mix: "
         + ", ".join(f"{k} {v:,.0f} tasks/s" for k, v in ceil["tasks_per_s"].items()) + "."]
-    if results.get("mix_ceiling"):
-        out += ["", "Redis ceiling for cworker's own command mix (its pop script in batches of "
-                "100, ZREM + HDEL, its store script; deep pipelines; tasks per second of Redis "
-                "CPU): " + ", ".join(f"{k} {v:,.0f} tasks/s"
-                                     for k, v in results["mix_ceiling"].items()) + "."]
+    out += ["", "Redis ceiling for cworker's own traffic: one Redis core serves at most "
+            "1 / (Redis CPU seconds per task), measured (INFO cpu) while that worker drained the "
+            "backlog; the fraction is how busy the worker kept Redis."]
     if results.get("latency"):
         out += ["", table([[k, f"{v['rate']:.0f}/s", v["tasks"], f"{v['p50_ms']:.2f}",
                             f"{v['p99_ms']:.2f}"] for k, v in results["latency"].items()],
@@ -356,9 +321,7 @@ def plots(results, directory):
                    width=0.4, label="Python Celery" if system == "celery" else "cworker")
         ax.axhline(results["ceiling"]["tasks_per_s"][kind], color="grey", linestyle="--",
                    label="Redis ceiling (the mix's commands, redis-benchmark)")
-        if results.get("mix_ceiling"):
-            ax.axhline(results["mix_ceiling"][kind], color="black", linestyle=":",
-                       label="Redis ceiling (cworker's own mix, pipelined)")
+
         ax.set_xticks(list(x), pools)
         ax.set_yscale("log")
         ax.set_ylabel("tasks/s (log)")
@@ -393,8 +356,6 @@ def main():
     try:
         results["ceiling"] = bench.ceiling(20000 if args.quick else 400000)
         print(f"Redis ceiling: {results['ceiling']['tasks_per_s']}", flush=True)
-        results["mix_ceiling"] = bench.mix_ceiling(500 if args.quick else 50000)
-        print(f"Redis ceiling for cworker's own mix: {results['mix_ceiling']}", flush=True)
         for kind, task, stored in (("stored", "tasks.add", True),
                                    ("ignored", "tasks.quiet_add", False)):
             for pool in pools:

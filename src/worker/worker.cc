@@ -12,6 +12,7 @@
 // exits at once, killing the running task.
 #include "worker/worker.h"
 
+#include <malloc.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -209,6 +210,14 @@ void Worker::FetchMore() {
     if (backend_) backend_->Flush();
   }
   Accept(transport_->FetchBatch(room, SecondsToNextEta()), room);
+  if (fetched_.empty() && active_.load() == 0 && !memory_trimmed_) {
+    // Idle for a fetch's wait after a busy spell: give the heap pages a burst of tasks freed
+    // back to the system (glibc keeps them otherwise: ~45 MB after 10,000 parked fibers).
+    malloc_trim(0);
+    memory_trimmed_ = true;
+  } else if (!fetched_.empty()) {
+    memory_trimmed_ = false;
+  }
 }
 
 // Only while a backlog lasts (the last pop was full), once half the fetched batch is started,

@@ -229,6 +229,7 @@ class Worker {
   std::deque<broker::Delivery> fetched_;
   std::shared_ptr<green::Event> reading_ahead_;  ///< set when the read-ahead pop has landed
   bool queue_had_more_ = false;  ///< the last pop got all it asked for: more may be queued
+  bool memory_trimmed_ = true;   ///< malloc_trim ran since the last message was fetched
 
   // Tags this worker holds in `unacked`, for the cold-shutdown thread.
   mutable std::mutex held_mutex_;
