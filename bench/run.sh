@@ -5,7 +5,7 @@
 # -O2), then runs bench/throughput.py (throughput, latency, CPU, cost, the Redis ceiling) and
 # bench/article_chord.py (the article's chord, N = 5 .. 5000), each on a private Redis, and
 # writes docs/benchmarks/: results.md, results.json, chord.md and the plots. docs/benchmarks.md
-# explains them. Takes about 15 minutes on 2 cores; --quick takes about two.
+# explains them. Takes about 20 minutes on 2 cores; --quick takes about two.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib/common.sh"
 cd "$REPO_ROOT"
