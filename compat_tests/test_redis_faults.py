@@ -46,12 +46,16 @@ def test_redis_killed_and_restarted_under_a_busy_worker(redis_factory, cworker, 
     # error, as in Python): each run is counted from the worker's "succeeded" lines.
     n = 1000
     server = redis_factory(persistent=True)
-    app = client_app(server)
+    # Sent by an app without a result backend: Celery's client subscribes to each result's
+    # channel when it sends with one, and its pub/sub connection, reconnecting across the
+    # restart, sometimes retries an UNSUBSCRIBE forever (the client's issue, not the
+    # worker's). The results are read after the restart by a fresh client.
+    sender = Celery("tasks", broker=server.url(0))
+    app = None
     try:
-        with app.producer_or_acquire() as producer:
-            sent = [app.send_task("tasks.sleep", args=(0.002,), producer=producer)
-                    for _ in range(n)]
-        ids = {r.id for r in sent}
+        with sender.producer_or_acquire() as producer:
+            ids = [sender.send_task("tasks.sleep", args=(0.002,), producer=producer).id
+                   for _ in range(n)]
         worker = cworker.start("--visibility-timeout", 3, pool=pool, concurrency=concurrency,
                                broker_url=server.url(0), backend_url=server.url(1))
 
@@ -65,17 +69,21 @@ def test_redis_killed_and_restarted_under_a_busy_worker(redis_factory, cworker, 
         assert len(runs()) < n, "finished before the fault"
 
         # Every result arrives (those stored before the kill are in the append-only file).
+        app = client_app(server)
+        sent = [app.AsyncResult(task_id) for task_id in ids]
         assert [r.get(timeout=RESULT_TIMEOUT + 10) for r in sent] == [0.002] * n
         with server.client(0) as client:
             wait_until(lambda: client.hlen("unacked") == 0 and client.llen("celery") == 0, 20)
         ran = collections.Counter(runs())
-        assert set(ran) == ids
+        assert set(ran) == set(ids)
         twice = [task_id for task_id, times in ran.items() if times > 1]
         assert not twice, f"ran twice: {twice[:20]}"
         assert worker.is_alive()
         assert worker.stop() == 0
     finally:
-        close_app(app)
+        close_app(sender)
+        if app is not None:
+            close_app(app)
 
 
 def test_redis_asleep_and_paused_under_a_busy_worker(redis_factory, cworker):

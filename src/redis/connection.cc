@@ -1,7 +1,6 @@
 #include "redis/connection.h"
 
 #include <arpa/inet.h>
-#include <hiredis/adapters/libuv.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 #include <netdb.h>
@@ -17,6 +16,7 @@
 
 #include "green/waits.h"
 #include "redis/key_prefix.h"
+#include "redis/uv_attach.h"
 
 namespace cw::redis {
 
@@ -156,6 +156,13 @@ void Connection::Connect() {
   if (demoted_) {  // a deferred write was refused by a demoted master (async engine)
     demoted_ = false;
     Close();
+  }
+  // Another fiber is connecting this connection: wait until it is done (AUTH, SELECT and the
+  // resend of unanswered writes included). Going ahead on the half-made context would send
+  // commands before SELECT (into the wrong database) and ahead of that resend.
+  if (ConnectingInAnotherFiber()) {
+    ConnectAsync();
+    return;
   }
   if (connected()) return;
   if (url_.is_sentinel()) {
@@ -519,6 +526,10 @@ struct Connection::AsyncConnect {
   std::string error;
 };
 
+bool Connection::ConnectingInAnotherFiber() const {
+  return connecting_ && connecting_->connector != green::CurrentFiber();
+}
+
 void Connection::OnAsyncConnect(const redisAsyncContext* ac, int status) {
   auto* self = static_cast<Connection*>(ac->data);
   if (self == nullptr || !self->connecting_) return;
@@ -537,18 +548,27 @@ void Connection::OnAsyncDisconnect(const redisAsyncContext* ac, int /*status*/) 
 }
 
 void Connection::ConnectAsync() {
-  if (connecting_) {  // another fiber is connecting this connection: wait for its outcome
-    std::shared_ptr<AsyncConnect> attempt = connecting_;
+  if (connecting_) {
+    if (connecting_->connector == green::CurrentFiber()) {
+      // The connecting fiber's own AUTH/SELECT found the new connection gone.
+      throw ConnectionError("Redis connection (" + role_ + ") lost while connecting");
+    }
+    std::shared_ptr<AsyncConnect> attempt = connecting_;  // another fiber's: wait for it
     attempt->done.Wait();
     if (actx_ == nullptr) throw ConnectionError(attempt->error);
     return;
   }
   auto attempt = std::make_shared<AsyncConnect>();
+  attempt->connector = green::CurrentFiber();
   connecting_ = attempt;
-  struct Clear {
+  struct Clear {  // however the attempt ends, the fibers waiting for it go on
     Connection* c;
-    ~Clear() { c->connecting_.reset(); }
-  } clear{this};
+    AsyncConnect* a;
+    ~Clear() {
+      c->connecting_.reset();
+      if (!a->done.is_set()) a->done.Set();
+    }
+  } clear{this, attempt.get()};
   uv_loop_t* loop = green::Scheduler::Current()->loop();
   const std::vector<std::string> addresses =
       url_.unix_path.empty() ? ResolveAll(host_) : std::vector<std::string>{url_.unix_path};
@@ -566,7 +586,7 @@ void Connection::ConnectAsync() {
       continue;
     }
     ac->data = this;
-    if (redisLibuvAttach(ac, loop) != REDIS_OK) {
+    if (!AttachToLoop(ac, loop)) {
       ac->data = nullptr;
       redisAsyncFree(ac);
       throw ConnectionError("could not attach the Redis connection to the event loop");
@@ -577,23 +597,11 @@ void Connection::ConnectAsync() {
     attempt->connector = green::CurrentFiber();
     attempt->address_done = false;
     attempt->status = REDIS_ERR;
-    // hiredis's libuv adapter drops poll errors, so a refused connect would never call back:
-    // look at the socket's error ourselves while waiting.
-    int so_error = 0;
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
-    while (!attempt->address_done && so_error == 0 &&
-           std::chrono::steady_clock::now() < deadline) {
-      green::WaitFor([&] { return attempt->address_done; }, std::chrono::milliseconds(10));
-      socklen_t len = sizeof so_error;
-      if (!attempt->address_done && actx_ != nullptr &&
-          getsockopt(actx_->c.fd, SOL_SOCKET, SO_ERROR, &so_error, &len) != 0) {
-        so_error = errno;
-      }
-    }
-    if (!attempt->address_done) {
+    // A refused connect calls back through the poll error (uv_attach.h); the deadline bounds
+    // a connect nobody answers.
+    if (!green::WaitFor([&] { return attempt->address_done; }, std::chrono::seconds(2))) {
       Close();
-      last_error = "Error connecting to " + where + ": " +
-                   (so_error != 0 ? std::string(strerror(so_error)) : std::string("timed out"));
+      last_error = "Error connecting to " + where + ": timed out";
       continue;
     }
     if (attempt->status == REDIS_OK && actx_ != nullptr) break;
@@ -677,6 +685,7 @@ void Connection::OnDeferredReply(redisAsyncContext* /*ac*/, void* raw, void* pri
   if (raw == nullptr) return;  // the connection went: the command stays, sent again later
   auto* self = static_cast<Connection*>(priv);
   const auto* r = static_cast<const redisReply*>(raw);
+  ++self->deferred_answered_;
   if (self->deferred_.empty()) return;
   std::vector<std::string> argv = std::move(self->deferred_.front());
   self->deferred_.pop_front();
@@ -726,8 +735,22 @@ void Connection::DeferAsync(const std::vector<std::vector<std::string_view>>& co
 }
 
 void Connection::FlushAsync(const std::atomic<bool>* stop) {
+  uint64_t answered = deferred_answered_;
+  auto last_answer = std::chrono::steady_clock::now();
   while (!deferred_.empty()) {
     if (stop != nullptr && stop->load()) throw Stopped();
+    if (deferred_answered_ != answered) {
+      answered = deferred_answered_;
+      last_answer = std::chrono::steady_clock::now();
+    } else if (actx_ != nullptr &&
+               std::chrono::steady_clock::now() - last_answer > reply_timeout_) {
+      // A connection that answers nothing for a reply timeout is as good as lost (as for a
+      // blocking read): drop it; the reconnect sends what is unanswered again.
+      spdlog::warn("Redis connection ({}) answered nothing for {} ms: reconnecting", role_,
+                      reply_timeout_.count());
+      Close();
+      last_answer = std::chrono::steady_clock::now();
+    }
     if (demoted_ || actx_ == nullptr) {
       Retrying(
           [&](Connection& c) {

@@ -149,6 +149,7 @@ class Connection {
   Reply ReadReply();
   void ConnectSync();
   void ConnectAsync();
+  bool ConnectingInAnotherFiber() const;
   void AfterConnect();
   std::vector<Reply> PipelineAsync(const std::vector<std::vector<std::string_view>>& commands);
   static void OnAsyncConnect(const redisAsyncContext* ac, int status);
@@ -184,6 +185,7 @@ class Connection {
   bool demoted_ = false;  ///< a deferred write met READONLY: reconnect before the next command
   std::vector<std::vector<std::string>> resend_;  ///< NOSCRIPT'd EVALSHAs to send as EVAL
   std::deque<std::vector<std::string>> deferred_;
+  uint64_t deferred_answered_ = 0;  ///< replies to deferred commands so far (async engine)
   size_t unread_ = 0;
   std::map<std::string, std::string> script_sources_;  ///< sha1 -> source, for NOSCRIPT
 };
