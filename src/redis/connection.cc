@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
@@ -74,9 +75,8 @@ std::vector<std::string> ResolveAll(const std::string& host) {
   return out;
 }
 
-// One command as hiredis's argv/argvlen arrays (reused across the commands of a pipeline).
-// One command as hiredis takes it. Every command is written through here, so this is where the
-// key prefix (global_keyprefix) goes on: what is stored for a resend stays unprefixed.
+// One command as hiredis takes it (argv/argvlen arrays, reused across commands). Every command
+// is written through here, so this is where the key prefix (global_keyprefix) goes on.
 struct ArgvBuffer {
   std::vector<const char*> args;
   std::vector<size_t> lens;
@@ -113,6 +113,48 @@ struct ArgvBuffer {
 ArgvBuffer& ThreadArgvBuffer() {
   thread_local ArgvBuffer buffer;
   return buffer;
+}
+
+// A deferred command is kept as the bytes that go on the wire (RESP, key prefix applied): one
+// allocation per command, and a resend after a reconnect writes the same bytes again.
+std::string FormatResp(const std::vector<std::string_view>& argv, const std::string& prefix) {
+  ArgvBuffer& buf = ThreadArgvBuffer();
+  buf.Fill(argv, prefix);
+  char head[32];
+  size_t size = static_cast<size_t>(std::snprintf(head, sizeof head, "*%d\r\n", buf.argc()));
+  for (size_t len : buf.lens) size += len + 24;  // "$<len>\r\n" ... "\r\n"
+  std::string out;
+  out.reserve(size);
+  out.append(head);
+  for (size_t i = 0; i < buf.args.size(); ++i) {
+    const int n = std::snprintf(head, sizeof head, "$%zu\r\n", buf.lens[i]);
+    out.append(head, static_cast<size_t>(n));
+    out.append(buf.args[i], buf.lens[i]);
+    out.append("\r\n", 2);
+  }
+  return out;
+}
+
+// The arguments of a command FormatResp wrote (for the rare NOSCRIPT or error reply).
+std::vector<std::string_view> ParseResp(std::string_view resp) {
+  std::vector<std::string_view> argv;
+  auto number = [&resp](size_t from, size_t* end) {
+    *end = resp.find("\r\n", from);
+    size_t n = 0;
+    for (size_t i = from; i < *end && i < resp.size(); ++i) n = n * 10 + (resp[i] - '0');
+    return n;
+  };
+  if (resp.empty() || resp[0] != '*') return argv;
+  size_t at = 0;
+  const size_t count = number(1, &at);
+  at += 2;
+  for (size_t i = 0; i < count && at < resp.size() && resp[at] == '$'; ++i) {
+    const size_t len = number(at + 1, &at);
+    if (at == std::string_view::npos || at + 2 + len > resp.size()) break;
+    argv.push_back(resp.substr(at + 2, len));
+    at += 2 + len + 2;
+  }
+  return argv;
 }
 
 }  // namespace
@@ -334,7 +376,7 @@ void Connection::Defer(const std::vector<std::vector<std::string_view>>& command
     DeferAsync(commands);
     return;
   }
-  for (const auto& argv : commands) deferred_.emplace_back(argv.begin(), argv.end());
+  for (const auto& argv : commands) deferred_.push_back(FormatResp(argv, url_.key_prefix));
   try {
     SendDeferredTail(commands.size());
     if (unread_ >= kMaxUnread) ReadDeferred();
@@ -370,11 +412,8 @@ void Connection::DeferEval(const Script& script, const std::vector<std::string_v
 }
 
 void Connection::SendDeferredTail(size_t n) {
-  ArgvBuffer& buf = ThreadArgvBuffer();
   for (size_t i = deferred_.size() - n; i < deferred_.size(); ++i) {
-    std::vector<std::string_view> argv(deferred_[i].begin(), deferred_[i].end());
-    buf.Fill(argv, url_.key_prefix);
-    if (redisAppendCommandArgv(ctx_, buf.argc(), buf.args.data(), buf.lens.data()) != REDIS_OK) {
+    if (redisAppendFormattedCommand(ctx_, deferred_[i].data(), deferred_[i].size()) != REDIS_OK) {
       Fail("Redis command could not be queued");
     }
   }
@@ -389,27 +428,22 @@ void Connection::ReadDeferred() {
   while (unread_ > 0) {
     const Reply r = ReadReply();
     --unread_;
-    std::vector<std::string> argv = std::move(deferred_.front());
+    std::string command = std::move(deferred_.front());
     deferred_.pop_front();
     if (!r.is_error()) continue;
-    if (r.str().starts_with("NOSCRIPT") && !argv.empty() && argv[0] == "EVALSHA") {
-      auto source = script_sources_.find(argv[1]);
-      if (source != script_sources_.end()) {  // Redis lost its script cache: EVAL this one
-        argv[0] = "EVAL";                     // (sent after the replies being read now)
-        argv[1] = source->second;
-        resend_.push_back(std::move(argv));
-        continue;
-      }
+    // Redis lost its script cache: EVAL this one (sent after the replies being read now).
+    if (r.str().starts_with("NOSCRIPT") && EvalInstead(&command)) {
+      resend_.push_back(std::move(command));
+      continue;
     }
-    spdlog::error("Redis ({}) refused a write ({}): {}", role_, argv.empty() ? "" : argv[0],
-                  r.str());
+    LogRefusedWrite(command, r.str());
   }
 }
 
 void Connection::SendResends() {
   if (resend_.empty()) return;
   const size_t n = resend_.size();
-  for (auto& argv : resend_) deferred_.push_back(std::move(argv));
+  for (auto& command : resend_) deferred_.push_back(std::move(command));
   resend_.clear();
   SendDeferredTail(n);
 }
@@ -687,37 +721,46 @@ void Connection::OnDeferredReply(redisAsyncContext* /*ac*/, void* raw, void* pri
   const auto* r = static_cast<const redisReply*>(raw);
   ++self->deferred_answered_;
   if (self->deferred_.empty()) return;
-  std::vector<std::string> argv = std::move(self->deferred_.front());
+  std::string command = std::move(self->deferred_.front());
   self->deferred_.pop_front();
   if (r->type != REDIS_REPLY_ERROR) return;
   const std::string_view error(r->str, r->len);
-  if (error.starts_with("NOSCRIPT") && argv.size() > 1 && argv[0] == "EVALSHA") {
-    if (auto source = self->script_sources_.find(argv[1]); source != self->script_sources_.end()) {
-      argv[0] = "EVAL";  // Redis lost its script cache: this one goes again as EVAL
-      argv[1] = source->second;
-      self->deferred_.push_back(std::move(argv));
-      if (self->actx_ != nullptr) self->SendDeferredAsync(self->deferred_.size() - 1);
-      return;
-    }
+  if (error.starts_with("NOSCRIPT") && self->EvalInstead(&command)) {
+    self->deferred_.push_back(std::move(command));  // Redis lost its script cache: as EVAL
+    if (self->actx_ != nullptr) self->SendDeferredAsync(self->deferred_.size() - 1);
+    return;
   }
   if (self->url_.is_sentinel() && error.starts_with("READONLY")) {
     // A failover demoted this server: reconnect (to the new master) and send it again there.
-    self->deferred_.push_front(std::move(argv));
+    self->deferred_.push_front(std::move(command));
     self->demoted_ = true;
     return;
   }
-  spdlog::error("Redis ({}) refused a write ({}): {}", self->role_, argv.empty() ? "" : argv[0],
+  self->LogRefusedWrite(command, error);
+}
+
+bool Connection::EvalInstead(std::string* command) const {
+  std::vector<std::string_view> argv = ParseResp(*command);
+  if (argv.size() < 2 || argv[0] != "EVALSHA") return false;
+  const auto source = script_sources_.find(std::string(argv[1]));
+  if (source == script_sources_.end()) return false;
+  argv[0] = "EVAL";
+  argv[1] = source->second;
+  *command = FormatResp(argv, "");  // its keys carry the prefix already
+  return true;
+}
+
+void Connection::LogRefusedWrite(std::string_view command, std::string_view error) const {
+  const std::vector<std::string_view> argv = ParseResp(command);
+  spdlog::error("Redis ({}) refused a write ({}): {}", role_, argv.empty() ? "" : argv[0],
                 error);
 }
 
 void Connection::SendDeferredAsync(size_t from) {
-  ArgvBuffer& buf = ThreadArgvBuffer();
   for (size_t i = from; i < deferred_.size(); ++i) {
-    std::vector<std::string_view> argv(deferred_[i].begin(), deferred_[i].end());
-    buf.Fill(argv, url_.key_prefix);
     if (actx_ == nullptr ||
-        redisAsyncCommandArgv(actx_, &Connection::OnDeferredReply, this, buf.argc(),
-                              buf.args.data(), buf.lens.data()) != REDIS_OK) {
+        redisAsyncFormattedCommand(actx_, &Connection::OnDeferredReply, this,
+                                   deferred_[i].data(), deferred_[i].size()) != REDIS_OK) {
       return;  // lost meanwhile: everything from here goes again after the reconnect
     }
   }
@@ -729,7 +772,7 @@ void Connection::DeferAsync(const std::vector<std::vector<std::string_view>>& co
   }
   if (actx_ == nullptr) Connect();
   const size_t from = deferred_.size();
-  for (const auto& argv : commands) deferred_.emplace_back(argv.begin(), argv.end());
+  for (const auto& argv : commands) deferred_.push_back(FormatResp(argv, url_.key_prefix));
   SendDeferredAsync(from);
   green::Yield();  // one loop turn: the bytes are on the socket when the caller goes on
 }

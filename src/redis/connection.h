@@ -183,8 +183,11 @@ class Connection {
   void DeferAsync(const std::vector<std::vector<std::string_view>>& commands);
   void FlushAsync(const std::atomic<bool>* stop);
   bool demoted_ = false;  ///< a deferred write met READONLY: reconnect before the next command
-  std::vector<std::vector<std::string>> resend_;  ///< NOSCRIPT'd EVALSHAs to send as EVAL
-  std::deque<std::vector<std::string>> deferred_;
+  // A deferred command as sent (RESP, key prefix applied): written again as is on a resend.
+  bool EvalInstead(std::string* command) const;  ///< EVALSHA of a known script -> its EVAL
+  void LogRefusedWrite(std::string_view command, std::string_view error) const;
+  std::vector<std::string> resend_;  ///< NOSCRIPT'd EVALSHAs to send as EVAL
+  std::deque<std::string> deferred_;
   uint64_t deferred_answered_ = 0;  ///< replies to deferred commands so far (async engine)
   size_t unread_ = 0;
   std::map<std::string, std::string> script_sources_;  ///< sha1 -> source, for NOSCRIPT

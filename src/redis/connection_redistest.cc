@@ -132,6 +132,36 @@ TEST(AsyncConnection, DeferredWritesAreResentAfterALostConnectionAndFlushWaitsFo
   EXPECT_EQ(check.Call({"GET", "cw:async:scripted"}).str(), "2");
 }
 
+// A deferred command is kept as sent, key prefix included: a NOSCRIPT'd EVALSHA goes again as
+// EVAL with its keys prefixed once, on a plain thread and in a fiber alike.
+TEST(AsyncConnection, DeferredScriptUnderAKeyPrefixIsEvaluatedAgainWithTheKeyPrefixedOnce) {
+  Connection check(testing::TestRedisUrl(3), "check");
+  for (const bool in_fiber : {false, true}) {
+    check.Call({"DEL", "pfx:cw:scripted", "pfx:pfx:cw:scripted", "pfx:cw:plain"});
+    green::Scheduler s;  // outlives the connection attached to its loop
+    Url url = testing::TestRedisUrl(3);
+    url.key_prefix = "pfx:";
+    Connection conn(url, "prefixed");
+    const Script script("return redis.call('INCRBY', KEYS[1], ARGV[1])");
+    auto writes = [&] {
+      conn.Eval(script, {"cw:scripted"}, {"1"});  // loaded here
+      check.Call({"SCRIPT", "FLUSH"});            // and gone before the deferred EVALSHA
+      conn.DeferEval(script, {"cw:scripted"}, {"10"});
+      conn.Defer({{"SET", "cw:plain", "x"}});
+      conn.Flush(nullptr);
+    };
+    if (in_fiber) {
+      s.Spawn(writes);
+      s.Run();
+    } else {
+      writes();
+    }
+    EXPECT_EQ(check.Call({"GET", "pfx:cw:scripted"}).str(), "11") << in_fiber;
+    EXPECT_TRUE(check.Call({"GET", "pfx:pfx:cw:scripted"}).is_nil()) << in_fiber;
+    EXPECT_EQ(check.Call({"GET", "pfx:cw:plain"}).str(), "x") << in_fiber;
+  }
+}
+
 TEST(AsyncConnection, BlockingCommandParksOnlyItsFiber) {
   green::Scheduler s;
   Connection blocking(testing::TestRedisUrl(3), "brpop");
