@@ -9,8 +9,8 @@
 #include <sys/socket.h>
 
 #include <algorithm>
-#include <cstdio>
 #include <cstdlib>
+#include <new>
 #include <cstring>
 
 #include <spdlog/spdlog.h>
@@ -115,45 +115,36 @@ ArgvBuffer& ThreadArgvBuffer() {
   return buffer;
 }
 
-// A deferred command is kept as the bytes that go on the wire (RESP, key prefix applied): one
-// allocation per command, and a resend after a reconnect writes the same bytes again.
-std::string FormatResp(const std::vector<std::string_view>& argv, const std::string& prefix) {
+// A deferred command is kept as the bytes that go on the wire, formatted by hiredis with the key
+// prefix applied: one allocation per command, and a resend writes the same bytes again.
+DeferredCommand FormatCommand(const std::vector<std::string_view>& argv,
+                              const std::string& prefix) {
   ArgvBuffer& buf = ThreadArgvBuffer();
   buf.Fill(argv, prefix);
-  char head[32];
-  size_t size = static_cast<size_t>(std::snprintf(head, sizeof head, "*%d\r\n", buf.argc()));
-  for (size_t len : buf.lens) size += len + 24;  // "$<len>\r\n" ... "\r\n"
-  std::string out;
-  out.reserve(size);
-  out.append(head);
-  for (size_t i = 0; i < buf.args.size(); ++i) {
-    const int n = std::snprintf(head, sizeof head, "$%zu\r\n", buf.lens[i]);
-    out.append(head, static_cast<size_t>(n));
-    out.append(buf.args[i], buf.lens[i]);
-    out.append("\r\n", 2);
-  }
-  return out;
+  char* bytes = nullptr;
+  const int size = redisFormatCommandArgv(&bytes, buf.argc(), buf.args.data(), buf.lens.data());
+  if (size < 0) throw std::bad_alloc();
+  DeferredCommand command;
+  command.bytes.reset(bytes);
+  command.size = static_cast<size_t>(size);
+  return command;
 }
 
-// The arguments of a command FormatResp wrote (for the rare NOSCRIPT or error reply).
-std::vector<std::string_view> ParseResp(std::string_view resp) {
-  std::vector<std::string_view> argv;
-  auto number = [&resp](size_t from, size_t* end) {
-    *end = resp.find("\r\n", from);
-    size_t n = 0;
-    for (size_t i = from; i < *end && i < resp.size(); ++i) n = n * 10 + (resp[i] - '0');
-    return n;
-  };
-  if (resp.empty() || resp[0] != '*') return argv;
-  size_t at = 0;
-  const size_t count = number(1, &at);
-  at += 2;
-  for (size_t i = 0; i < count && at < resp.size() && resp[at] == '$'; ++i) {
-    const size_t len = number(at + 1, &at);
-    if (at == std::string_view::npos || at + 2 + len > resp.size()) break;
-    argv.push_back(resp.substr(at + 2, len));
-    at += 2 + len + 2;
+// The arguments of a formatted command, read back by hiredis's reader (only for the rare
+// NOSCRIPT or error reply).
+std::vector<std::string> CommandArgs(const DeferredCommand& command) {
+  std::vector<std::string> argv;
+  redisReader* reader = redisReaderCreate();
+  void* raw = nullptr;
+  if (reader != nullptr && redisReaderFeed(reader, command.bytes.get(), command.size) == REDIS_OK &&
+      redisReaderGetReply(reader, &raw) == REDIS_OK && raw != nullptr) {
+    const auto* array = static_cast<const redisReply*>(raw);
+    for (size_t i = 0; array->type == REDIS_REPLY_ARRAY && i < array->elements; ++i) {
+      argv.emplace_back(array->element[i]->str, array->element[i]->len);
+    }
+    freeReplyObject(raw);
   }
+  if (reader != nullptr) redisReaderFree(reader);
   return argv;
 }
 
@@ -376,7 +367,7 @@ void Connection::Defer(const std::vector<std::vector<std::string_view>>& command
     DeferAsync(commands);
     return;
   }
-  for (const auto& argv : commands) deferred_.push_back(FormatResp(argv, url_.key_prefix));
+  for (const auto& argv : commands) deferred_.push_back(FormatCommand(argv, url_.key_prefix));
   try {
     SendDeferredTail(commands.size());
     if (unread_ >= kMaxUnread) ReadDeferred();
@@ -413,7 +404,7 @@ void Connection::DeferEval(const Script& script, const std::vector<std::string_v
 
 void Connection::SendDeferredTail(size_t n) {
   for (size_t i = deferred_.size() - n; i < deferred_.size(); ++i) {
-    if (redisAppendFormattedCommand(ctx_, deferred_[i].data(), deferred_[i].size()) != REDIS_OK) {
+    if (redisAppendFormattedCommand(ctx_, deferred_[i].bytes.get(), deferred_[i].size) != REDIS_OK) {
       Fail("Redis command could not be queued");
     }
   }
@@ -428,7 +419,7 @@ void Connection::ReadDeferred() {
   while (unread_ > 0) {
     const Reply r = ReadReply();
     --unread_;
-    std::string command = std::move(deferred_.front());
+    DeferredCommand command = std::move(deferred_.front());
     deferred_.pop_front();
     if (!r.is_error()) continue;
     // Redis lost its script cache: EVAL this one (sent after the replies being read now).
@@ -581,6 +572,8 @@ void Connection::OnAsyncDisconnect(const redisAsyncContext* ac, int /*status*/) 
   if (self != nullptr && self->actx_ == ac) self->actx_ = nullptr;  // hiredis frees it next
 }
 
+void DeferredCommand::Free::operator()(char* bytes) const { redisFreeCommand(bytes); }
+
 void Connection::ConnectAsync() {
   if (connecting_) {
     if (connecting_->connector == green::CurrentFiber()) {
@@ -644,7 +637,6 @@ void Connection::ConnectAsync() {
   }
   if (actx_ == nullptr) {
     attempt->error = last_error;
-    attempt->done.Set();
     throw ConnectionError(last_error);
   }
   if (url_.unix_path.empty()) redisEnableKeepAlive(&actx_->c);  // TCP only, as above
@@ -653,10 +645,8 @@ void Connection::ConnectAsync() {
     AfterConnect();
   } catch (const ConnectionError& e) {
     attempt->error = e.what();
-    attempt->done.Set();
     throw;
   }
-  attempt->done.Set();
 }
 
 std::vector<Reply> Connection::PipelineAsync(
@@ -721,7 +711,7 @@ void Connection::OnDeferredReply(redisAsyncContext* /*ac*/, void* raw, void* pri
   const auto* r = static_cast<const redisReply*>(raw);
   ++self->deferred_answered_;
   if (self->deferred_.empty()) return;
-  std::string command = std::move(self->deferred_.front());
+  DeferredCommand command = std::move(self->deferred_.front());
   self->deferred_.pop_front();
   if (r->type != REDIS_REPLY_ERROR) return;
   const std::string_view error(r->str, r->len);
@@ -739,19 +729,20 @@ void Connection::OnDeferredReply(redisAsyncContext* /*ac*/, void* raw, void* pri
   self->LogRefusedWrite(command, error);
 }
 
-bool Connection::EvalInstead(std::string* command) const {
-  std::vector<std::string_view> argv = ParseResp(*command);
-  if (argv.size() < 2 || argv[0] != "EVALSHA") return false;
-  const auto source = script_sources_.find(std::string(argv[1]));
+bool Connection::EvalInstead(DeferredCommand* command) const {
+  const std::vector<std::string> args = CommandArgs(*command);
+  if (args.size() < 2 || args[0] != "EVALSHA") return false;
+  const auto source = script_sources_.find(args[1]);
   if (source == script_sources_.end()) return false;
+  std::vector<std::string_view> argv(args.begin(), args.end());
   argv[0] = "EVAL";
   argv[1] = source->second;
-  *command = FormatResp(argv, "");  // its keys carry the prefix already
+  *command = FormatCommand(argv, "");  // its keys carry the prefix already
   return true;
 }
 
-void Connection::LogRefusedWrite(std::string_view command, std::string_view error) const {
-  const std::vector<std::string_view> argv = ParseResp(command);
+void Connection::LogRefusedWrite(const DeferredCommand& command, std::string_view error) const {
+  const std::vector<std::string> argv = CommandArgs(command);
   spdlog::error("Redis ({}) refused a write ({}): {}", role_, argv.empty() ? "" : argv[0],
                 error);
 }
@@ -760,7 +751,7 @@ void Connection::SendDeferredAsync(size_t from) {
   for (size_t i = from; i < deferred_.size(); ++i) {
     if (actx_ == nullptr ||
         redisAsyncFormattedCommand(actx_, &Connection::OnDeferredReply, this,
-                                   deferred_[i].data(), deferred_[i].size()) != REDIS_OK) {
+                                   deferred_[i].bytes.get(), deferred_[i].size) != REDIS_OK) {
       return;  // lost meanwhile: everything from here goes again after the reconnect
     }
   }
@@ -772,7 +763,7 @@ void Connection::DeferAsync(const std::vector<std::vector<std::string_view>>& co
   }
   if (actx_ == nullptr) Connect();
   const size_t from = deferred_.size();
-  for (const auto& argv : commands) deferred_.push_back(FormatResp(argv, url_.key_prefix));
+  for (const auto& argv : commands) deferred_.push_back(FormatCommand(argv, url_.key_prefix));
   SendDeferredAsync(from);
   green::Yield();  // one loop turn: the bytes are on the socket when the caller goes on
 }

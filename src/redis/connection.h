@@ -74,6 +74,16 @@ struct Script {
   mutable std::string sha1;  ///< filled by the first SCRIPT LOAD
 };
 
+/// A written-behind command as it goes on the wire (formatted by hiredis, key prefix applied):
+/// sent again as is after a reconnect.
+struct DeferredCommand {
+  struct Free {
+    void operator()(char* bytes) const;
+  };
+  std::unique_ptr<char, Free> bytes;
+  size_t size = 0;
+};
+
 class Connection {
  public:
   /// `role` names the connection in logs ("broker", "backend").
@@ -183,11 +193,10 @@ class Connection {
   void DeferAsync(const std::vector<std::vector<std::string_view>>& commands);
   void FlushAsync(const std::atomic<bool>* stop);
   bool demoted_ = false;  ///< a deferred write met READONLY: reconnect before the next command
-  // A deferred command as sent (RESP, key prefix applied): written again as is on a resend.
-  bool EvalInstead(std::string* command) const;  ///< EVALSHA of a known script -> its EVAL
-  void LogRefusedWrite(std::string_view command, std::string_view error) const;
-  std::vector<std::string> resend_;  ///< NOSCRIPT'd EVALSHAs to send as EVAL
-  std::deque<std::string> deferred_;
+  bool EvalInstead(DeferredCommand* command) const;  ///< EVALSHA of a known script -> its EVAL
+  void LogRefusedWrite(const DeferredCommand& command, std::string_view error) const;
+  std::vector<DeferredCommand> resend_;  ///< NOSCRIPT'd EVALSHAs to send as EVAL
+  std::deque<DeferredCommand> deferred_;
   uint64_t deferred_answered_ = 0;  ///< replies to deferred commands so far (async engine)
   size_t unread_ = 0;
   std::map<std::string, std::string> script_sources_;  ///< sha1 -> source, for NOSCRIPT

@@ -26,27 +26,11 @@ void Update(Watch* w) {
   }
 }
 
-void AddRead(void* data) {
+// hiredis's add/del read/write hooks: one flag on or off, then the poll follows.
+template <int kFlag, bool kOn>
+void Toggle(void* data) {
   auto* w = static_cast<Watch*>(data);
-  w->events |= UV_READABLE;
-  Update(w);
-}
-
-void DelRead(void* data) {
-  auto* w = static_cast<Watch*>(data);
-  w->events &= ~UV_READABLE;
-  Update(w);
-}
-
-void AddWrite(void* data) {
-  auto* w = static_cast<Watch*>(data);
-  w->events |= UV_WRITABLE;
-  Update(w);
-}
-
-void DelWrite(void* data) {
-  auto* w = static_cast<Watch*>(data);
-  w->events &= ~UV_WRITABLE;
+  w->events = kOn ? (w->events | kFlag) : (w->events & ~kFlag);
   Update(w);
 }
 
@@ -69,10 +53,10 @@ bool AttachToLoop(redisAsyncContext* ac, uv_loop_t* loop) {
   w->poll.data = w;
   w->context = ac;
   ac->ev.data = w;
-  ac->ev.addRead = &AddRead;
-  ac->ev.delRead = &DelRead;
-  ac->ev.addWrite = &AddWrite;
-  ac->ev.delWrite = &DelWrite;
+  ac->ev.addRead = &Toggle<UV_READABLE, true>;
+  ac->ev.delRead = &Toggle<UV_READABLE, false>;
+  ac->ev.addWrite = &Toggle<UV_WRITABLE, true>;
+  ac->ev.delWrite = &Toggle<UV_WRITABLE, false>;
   ac->ev.cleanup = &Cleanup;
   return true;
 }
