@@ -1,15 +1,24 @@
 // cw::Json: accessors, builders and the parser (RapidJSON SAX, Python's json dialect).
 #include <cworker/json.h>
+// SSE2 (every x86-64 has it) lets RapidJSON scan strings and whitespace 16 bytes at a time. Its
+// aligned 16-byte loads may read past the terminating NUL: the in-situ buffer below is padded
+// for them. Only this file includes RapidJSON, so the macro is the same for every use of it.
+#if defined(__SSE2__) && !defined(RAPIDJSON_SSE2)
+#define RAPIDJSON_SSE2
+#endif
 #include <rapidjson/error/en.h>
 #include <rapidjson/memorystream.h>
 #include <rapidjson/reader.h>
 
 #include <charconv>
+#include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <limits>
 #include <string>
 #include <system_error>
 #include <unordered_map>
+#include <vector>
 
 namespace cw {
 
@@ -164,15 +173,25 @@ constexpr int kMaxDepth = 512;
 constexpr size_t kMaxIntDigits = 4300;
 
 // Python's json.loads keeps the last value of a repeated key at the position of the first.
-void DedupeKeys(Json::Object* object) {
+// `dropped` is scratch space for flags, kept by the caller (no allocation once grown).
+void DedupeKeys(Json::Object* object, std::vector<char>& dropped) {
   const size_t n = object->size();
   if (n < 2) return;
-  // This thread's flags (a parse makes one call per object: no allocation once grown).
-  thread_local std::vector<char> dropped;
   dropped.assign(n, 0);
   bool any = false;
   if (n <= 64) {  // pairwise, without allocating: real envelopes have a few dozen keys
+    // A key is compared with the earlier ones only when one of them had the same (length, last
+    // byte) signature: distinct keys, the usual case, are rarely compared at all.
+    const auto signature = [](const std::string& key) {
+      const unsigned last = key.empty() ? 0U : static_cast<unsigned char>(key.back());
+      return uint64_t{1} << ((key.size() * 7 + last) & 63);
+    };
+    uint64_t seen = signature((*object)[0].first);
     for (size_t i = 1; i < n; ++i) {
+      const uint64_t bit = signature((*object)[i].first);
+      const bool maybe_repeated = (seen & bit) != 0;
+      seen |= bit;
+      if (!maybe_repeated) continue;
       for (size_t j = 0; j < i; ++j) {
         if (!dropped[j] && (*object)[j].first == (*object)[i].first) {
           (*object)[j].second = std::move((*object)[i].second);
@@ -252,6 +271,11 @@ bool NumberFromText(std::string_view text, Json* out) {
   return true;
 }
 
+// GCC 12 reports a moved-from std::variant as "maybe uninitialized" once the scratch vectors
+// are reached through references (a known false positive of -Wmaybe-uninitialized with
+// std::variant, GCC bug 80635); the builder only ever moves fully constructed values.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 class Builder {
  public:
   bool Null() { return Add(Json()); }
@@ -294,12 +318,17 @@ class Builder {
   // (which keep their capacity from one parse to the next); a container is built once, at its
   // exact size, when it closes. So a parse allocates its strings and one block per container,
   // not a vector regrown member by member. A builder left by an error truncates them back.
-  Builder() : member_base_(Members().size()), element_base_(Elements().size()) {
+  Builder()
+      : members_(Members()),
+        elements_(Elements()),
+        dropped_(Dropped()),
+        member_base_(members_.size()),
+        element_base_(elements_.size()) {
     stack_.reserve(16);  // one allocation covers the nesting of any real message
   }
   ~Builder() {
-    Members().resize(member_base_);
-    Elements().resize(element_base_);
+    members_.resize(member_base_);
+    elements_.resize(element_base_);
   }
   Builder(const Builder&) = delete;
   Builder& operator=(const Builder&) = delete;
@@ -318,27 +347,31 @@ class Builder {
     thread_local Json::Array elements;
     return elements;
   }
+  static std::vector<char>& Dropped() {
+    thread_local std::vector<char> dropped;
+    return dropped;
+  }
 
   bool Open(bool object) {
     if (stack_.size() >= static_cast<size_t>(kMaxDepth)) {
       error_ = "nesting deeper than " + std::to_string(kMaxDepth) + " levels";
       return false;
     }
-    stack_.push_back(Frame{object, object ? Members().size() : Elements().size(), {}});
+    stack_.push_back(Frame{object, object ? members_.size() : elements_.size(), {}});
     return true;
   }
   bool Close() {
     const Frame& top = stack_.back();
     Json done;
     if (top.object) {
-      Json::Object& members = Members();
+      Json::Object& members = members_;
       const auto first = members.begin() + static_cast<std::ptrdiff_t>(top.start);
       Json::Object object(std::make_move_iterator(first), std::make_move_iterator(members.end()));
       members.erase(first, members.end());
-      DedupeKeys(&object);
+      DedupeKeys(&object, dropped_);
       done = Json(std::move(object));
     } else {
-      Json::Array& elements = Elements();
+      Json::Array& elements = elements_;
       const auto first = elements.begin() + static_cast<std::ptrdiff_t>(top.start);
       Json::Array array(std::make_move_iterator(first), std::make_move_iterator(elements.end()));
       elements.erase(first, elements.end());
@@ -347,17 +380,17 @@ class Builder {
     stack_.pop_back();
     return Add(std::move(done));
   }
-  bool Add(Json value) {
+  bool Add(Json&& value) {
     if (stack_.empty()) {
       root_ = std::move(value);
       return true;
     }
     Frame& top = stack_.back();
     if (top.object) {
-      Members().emplace_back(std::move(top.key), std::move(value));
+      members_.emplace_back(std::move(top.key), std::move(value));
       top.key.clear();
     } else {
-      Elements().push_back(std::move(value));
+      elements_.push_back(std::move(value));
     }
     return true;
   }
@@ -365,37 +398,99 @@ class Builder {
   std::vector<Frame> stack_;
   Json root_;
   std::string error_;
+  // This thread's scratch vectors, looked up once: a thread_local in a shared library costs a
+  // __tls_get_addr call per access, which was 6% of a parse when done per value.
+  Json::Object& members_;
+  Json::Array& elements_;
+  std::vector<char>& dropped_;
   size_t member_base_;
   size_t element_base_;
 };
+#pragma GCC diagnostic pop
 
 bool IsJsonSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
-}  // namespace
-
-Json Json::Parse(std::string_view text) {
-  // Iterative parsing keeps RapidJSON itself off the call stack for hostile nesting; the
-  // builder refuses depth > kMaxDepth. StopWhenDone + our own tail check makes an embedded
-  // NUL after the document an error instead of an end of input.
-  constexpr unsigned kFlags = rapidjson::kParseNanAndInfFlag | rapidjson::kParseFullPrecisionFlag |
-                              rapidjson::kParseNumbersAsStringsFlag |
-                              rapidjson::kParseValidateEncodingFlag |
-                              rapidjson::kParseIterativeFlag | rapidjson::kParseStopWhenDoneFlag;
-  rapidjson::MemoryStream stream(text.data(), text.size());
-  thread_local rapidjson::Reader reader;  // keeps its parse stack's capacity between parses
-  Builder builder;
-  const rapidjson::ParseResult result = reader.Parse<kFlags>(stream, builder);
-  if (result.IsError()) {
-    std::string why =
-        builder.error().empty() ? rapidjson::GetParseError_En(result.Code()) : builder.error();
-    throw JsonError("invalid JSON at offset " + std::to_string(result.Offset()) + ": " + why);
+bool IsAscii(std::string_view text) {
+  // Eight bytes at a time: ORing the words keeps any high bit that was set.
+  uint64_t high = 0;
+  size_t i = 0;
+  for (; i + 8 <= text.size(); i += 8) {
+    uint64_t word = 0;
+    std::memcpy(&word, text.data() + i, sizeof(word));
+    high |= word;
   }
-  size_t pos = stream.Tell();
+  for (; i < text.size(); ++i) high |= static_cast<unsigned char>(text[i]);
+  return (high & 0x8080808080808080ULL) == 0;
+}
+
+// This thread's reader, which keeps its parse stack's capacity between parses. Out of line so
+// that the parse loop holds a plain reference: used directly, the thread_local's address was
+// looked up again (__tls_get_addr) at every value.
+[[gnu::noinline]] rapidjson::Reader& ThreadReader() {
+  thread_local rapidjson::Reader reader;
+  return reader;
+}
+
+[[noreturn]] void ThrowParseError(const rapidjson::ParseResult& result, const Builder& builder) {
+  std::string why =
+      builder.error().empty() ? rapidjson::GetParseError_En(result.Code()) : builder.error();
+  throw JsonError("invalid JSON at offset " + std::to_string(result.Offset()) + ": " + why);
+}
+
+// Only whitespace may follow the document (an embedded NUL ends RapidJSON's input, not ours).
+void CheckTail(std::string_view text, size_t pos) {
   while (pos < text.size() && IsJsonSpace(text[pos])) ++pos;
   if (pos != text.size()) {
     throw JsonError("invalid JSON at offset " + std::to_string(pos) + ": extra data");
   }
+}
+
+// Iterative parsing keeps RapidJSON itself off the call stack for hostile nesting; the builder
+// refuses depth > kMaxDepth. StopWhenDone + CheckTail makes anything after the document, an
+// embedded NUL included, an error instead of an end of input.
+constexpr unsigned kFlags = rapidjson::kParseNanAndInfFlag | rapidjson::kParseFullPrecisionFlag |
+                            rapidjson::kParseNumbersAsStringsFlag |
+                            rapidjson::kParseIterativeFlag | rapidjson::kParseStopWhenDoneFlag;
+
+// Text with non-ASCII bytes: read where it lies, its UTF-8 validated byte by byte.
+Json ParseValidatingUtf8(std::string_view text) {
+  rapidjson::MemoryStream stream(text.data(), text.size());
+  Builder builder;
+  const rapidjson::ParseResult result =
+      ThreadReader().Parse<kFlags | rapidjson::kParseValidateEncodingFlag>(stream, builder);
+  if (result.IsError()) ThrowParseError(result, builder);
+  CheckTail(text, stream.Tell());
   return builder.TakeRoot();
+}
+
+// ASCII text (all that Python's json.dumps writes with ensure_ascii, kombu's default) is valid
+// UTF-8 as it stands. It is copied into this thread's scratch buffer and parsed there in situ:
+// strings are unescaped in place and scanned 16 bytes at a time, instead of being copied onto
+// RapidJSON's stack one character at a time (that, and the UTF-8 validation, were most of a
+// message's parse).
+constexpr size_t kSimdPadding = 16;
+constexpr size_t kKeptBufferBytes = size_t{1} << 20;  // a larger message's buffer is not kept
+
+Json ParseAsciiInSitu(std::string_view text) {
+  thread_local std::vector<char> kept;
+  std::vector<char> own;
+  std::vector<char>& buffer = text.size() <= kKeptBufferBytes ? kept : own;
+  buffer.resize(text.size() + kSimdPadding);
+  std::memcpy(buffer.data(), text.data(), text.size());
+  std::memset(buffer.data() + text.size(), 0, kSimdPadding);  // the NUL that ends the input
+  rapidjson::InsituStringStream stream(buffer.data());
+  Builder builder;
+  const rapidjson::ParseResult result =
+      ThreadReader().Parse<kFlags | rapidjson::kParseInsituFlag>(stream, builder);
+  if (result.IsError()) ThrowParseError(result, builder);
+  CheckTail(text, stream.Tell());
+  return builder.TakeRoot();
+}
+
+}  // namespace
+
+Json Json::Parse(std::string_view text) {
+  return IsAscii(text) ? ParseAsciiInSitu(text) : ParseValidatingUtf8(text);
 }
 
 }  // namespace cw

@@ -46,6 +46,24 @@ TEST(Base64, SkipsAsciiWhitespace) {
   EXPECT_EQ(out, "f");
 }
 
+// Whole quads of plain symbols take a fast path; whatever follows them must still be read as
+// the general loop reads it: whitespace, padding, a bad byte after good quads.
+TEST(Base64, ReadsWhatFollowsTheFastQuadsAsTheGeneralLoopDoes) {
+  std::string out;
+  ASSERT_TRUE(Base64Decode("Zm9vYmFyZg==", &out));
+  EXPECT_EQ(out, "foobarf");
+  ASSERT_TRUE(Base64Decode("Zm9vYmFy Zm9v\nYg==", &out));
+  EXPECT_EQ(out, "foobarfoob");
+  ASSERT_TRUE(Base64Decode("Zm9vYm Fy", &out));
+  EXPECT_EQ(out, "foobar");
+  out = "stale";
+  EXPECT_FALSE(Base64Decode("Zm9vYmFyZm*v", &out));
+  EXPECT_TRUE(out.empty());
+  EXPECT_FALSE(Base64Decode("Zm9vYmFyZg", &out));
+  EXPECT_TRUE(out.empty());
+  EXPECT_FALSE(Base64Decode("Zm9vYmFyZg==Zm9v", &out));
+}
+
 TEST(Base64, RejectsCharactersOutsideTheStandardAlphabet) {
   std::string out = "stale";
   EXPECT_FALSE(Base64Decode("Zm9*", &out));

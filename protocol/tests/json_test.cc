@@ -101,7 +101,7 @@ TEST(JsonParse, KeepsObjectOrderAndLetsTheLastDuplicateWinAtTheFirstPosition) {
   EXPECT_EQ(j.as_object()[0].first, "b");
   EXPECT_EQ(j.as_object()[0].second.as_int(), 3);
   EXPECT_EQ(j.Dump(), R"({"b": 3, "a": 2})");
-  // Same rule on the hashed path used for large objects.
+  // Same rule for an object of many keys.
   std::string text = "{";
   for (int i = 0; i < 40; ++i)
     text += "\"k" + std::to_string(i % 20) + "\": " + std::to_string(i) + ", ";
@@ -111,6 +111,15 @@ TEST(JsonParse, KeepsObjectOrderAndLetsTheLastDuplicateWinAtTheFirstPosition) {
   EXPECT_EQ(big.as_object()[0].first, "k0");
   EXPECT_EQ(big["k0"].as_int(), 20);
   EXPECT_EQ(big["k19"].as_int(), 39);
+}
+
+// Keys are compared only when their (length, last byte) signatures meet: keys that share one
+// stay distinct, and a key repeated three times keeps its last value.
+TEST(JsonParse, TellsKeysWithTheSameSignatureApart) {
+  const Json j = Json::Parse(R"({"ab": 1, "cb": 2, "ab": 3, "xb": 4, "ab": 5, "cb": 6})");
+  EXPECT_EQ(j.Dump(), R"({"ab": 5, "cb": 6, "xb": 4})");
+  const Json e = Json::Parse(R"({"": 1, "a": 2, "": 3})");
+  EXPECT_EQ(e.Dump(), R"({"": 3, "a": 2})");
 }
 
 TEST(JsonParse, AcceptsNestingUpTo512Levels) {
@@ -152,6 +161,21 @@ TEST(JsonParse, RejectsInvalidUtf8AndRawControlCharacters) {
   EXPECT_THROW(Json::Parse("\"\xff\""), JsonError);
   EXPECT_THROW(Json::Parse("\"\xc3\""), JsonError);
   EXPECT_THROW(Json::Parse("\"a\nb\""), JsonError);
+}
+
+// ASCII input skips RapidJSON's UTF-8 validation; a non-ASCII byte anywhere (in the 8-byte
+// words or the tail the ASCII check reads) must bring it back.
+TEST(JsonParse, ValidatesUtf8WhereverTheNonAsciiByteIs) {
+  const std::string pad(40, 'a');
+  for (size_t at = 0; at <= pad.size(); ++at) {
+    std::string bad = pad;
+    bad.insert(at, "\xff");
+    EXPECT_THROW(Json::Parse("\"" + bad + "\""), JsonError) << "0xff at " << at;
+    std::string good = pad;
+    good.insert(at, "\xc3\xa9");
+    EXPECT_EQ(Json::Parse("\"" + good + "\"").as_string(), good) << "e-acute at " << at;
+  }
+  EXPECT_EQ(Json::Parse(R"(["\u00e9", 1])").At(0).as_string(), "\xc3\xa9");
 }
 
 TEST(JsonDump, UsesPythonSeparators) {
