@@ -180,27 +180,30 @@ bool CheckEmbedMember(const Json& value, std::string_view key, bool want_object,
 }
 
 /// {"callbacks", "errbacks", "chain", "chord"} in that order (nulls when absent), then any
-/// extra keys the producer added.
-bool NormalizeEmbed(const Json* raw, Json* out, DecodeError* error) {
+/// extra keys the producer added. The values are moved out of `raw` (the caller's own copy).
+bool NormalizeEmbed(Json* raw, Json* out, DecodeError* error) {
   if (raw != nullptr && !raw->is_null() && !raw->is_object()) {
     return Fail(error, Kind::kInvalidTask,
                 std::string("embed must be a dict, got ") + raw->python_type_name());
   }
   static constexpr std::array<std::string_view, 4> kKeys = {"callbacks", "errbacks", "chain",
                                                             "chord"};
-  Json embed(Json::Object{});
+  Json::Object members;
+  members.reserve(kKeys.size() + (raw != nullptr ? raw->size() : 0));
   for (const std::string_view key : kKeys) {
-    const Json* v = raw != nullptr ? raw->Find(key) : nullptr;
-    Json value = v != nullptr ? *v : Json();
+    Json* v = raw != nullptr ? raw->Find(key) : nullptr;
+    Json value = v != nullptr ? std::move(*v) : Json();
     if (!CheckEmbedMember(value, key, key == "chord", error)) return false;
-    embed.Set(std::string(key), std::move(value));
+    members.emplace_back(std::string(key), std::move(value));
   }
   if (raw != nullptr && raw->is_object()) {
-    for (const auto& [key, value] : raw->as_object()) {
-      if (std::find(kKeys.begin(), kKeys.end(), key) == kKeys.end()) embed.Set(key, value);
+    for (auto& [key, value] : raw->as_object()) {
+      if (std::find(kKeys.begin(), kKeys.end(), key) == kKeys.end()) {
+        members.emplace_back(key, std::move(value));
+      }
     }
   }
-  *out = std::move(embed);
+  *out = Json(std::move(members));
   return true;
 }
 
@@ -313,7 +316,7 @@ Json DeliveryInfo(const Envelope& env, const Json& properties, const Json& heade
                            {"redelivered", std::move(redelivered)}});
 }
 
-bool DecodeV2(const Json& doc, const Json& properties, const Json& headers, TaskMessage* m,
+bool DecodeV2(const Json& doc, const Json& properties, Json& headers, TaskMessage* m,
               DecodeError* error) {
   const Json* id = headers.Find("id");
   if (id == nullptr || id->is_null()) id = properties.Find("correlation_id");
@@ -333,11 +336,12 @@ bool DecodeV2(const Json& doc, const Json& properties, const Json& headers, Task
   m->protocol = 2;
   m->args = std::move(parts[0]);
   m->kwargs = std::move(parts[1]);
-  m->headers = headers;
-  return ReadFields(headers, m, error);
+  if (!ReadFields(headers, m, error)) return false;
+  m->headers = std::move(headers);  // the envelope is the caller's to give up
+  return true;
 }
 
-bool DecodeV1(const Json& doc, const Json& properties, const Json& headers, TaskMessage* m,
+bool DecodeV1(const Json& doc, const Json& properties, Json& headers, TaskMessage* m,
               DecodeError* error) {
   // Everything lives in the body; only the correlation id can name the task before decoding.
   const Json* correlation = properties.Find("correlation_id");
@@ -405,12 +409,12 @@ std::optional<Envelope> ParseEnvelope(std::string_view text, std::string* error)
   }
 }
 
-std::optional<TaskMessage> DecodeTaskMessage(const Envelope& env, DecodeError* error) {
+std::optional<TaskMessage> DecodeTaskMessage(Envelope&& env, DecodeError* error) {
   DecodeError ignored;
   if (error == nullptr) error = &ignored;
   *error = DecodeError{};
   try {
-    const Json& doc = env.doc;
+    Json& doc = env.doc;
     if (!doc.is_object()) {
       Fail(error, Kind::kInvalidTask, "unknown message");
       return std::nullopt;
@@ -418,17 +422,20 @@ std::optional<TaskMessage> DecodeTaskMessage(const Envelope& env, DecodeError* e
     // Celery handles headers that are not a mapping as an "unknown message"; a missing or
     // null headers field is an empty mapping, which makes the message protocol v1.
     static const Json kEmpty(Json::Object{});  // read only, never copied into
-    const Json* h = doc.Find("headers");
+    Json no_headers(Json::Object{});
+    Json* h = doc.Find("headers");
     if (h == nullptr || h->is_null()) {
-      h = &kEmpty;
+      h = &no_headers;
     } else if (!h->is_object()) {
       Fail(error, Kind::kInvalidTask, "unknown message");
       return std::nullopt;
     }
-    const Json& headers = *h;
+    Json& headers = *h;
     const Json* p = doc.Find("properties");
     const Json& properties = p != nullptr && p->is_object() ? *p : kEmpty;
     TaskMessage m;
+    // Read before the headers are moved into the message.
+    m.delivery_info = DeliveryInfo(env, properties, headers);
     const bool ok = headers.Find("task") != nullptr ? DecodeV2(doc, properties, headers, &m, error)
                                                     : DecodeV1(doc, properties, headers, &m, error);
     if (!ok) return std::nullopt;
@@ -437,13 +444,17 @@ std::optional<TaskMessage> DecodeTaskMessage(const Envelope& env, DecodeError* e
     DecodeTypeMarkers(m.embed);
     m.reply_to = LooseString(properties, "reply_to");
     m.correlation_id = LooseString(properties, "correlation_id");
-    m.delivery_info = DeliveryInfo(env, properties, headers);
     *error = DecodeError{};
     return m;
   } catch (const std::exception& e) {
     Fail(error, Kind::kDecodeError, e.what());
     return std::nullopt;
   }
+}
+
+std::optional<TaskMessage> DecodeTaskMessage(const Envelope& env, DecodeError* error) {
+  Envelope copy = env;
+  return DecodeTaskMessage(std::move(copy), error);
 }
 
 const char* DecodeError::exc_module() const {

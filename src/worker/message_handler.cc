@@ -81,7 +81,8 @@ void Worker::HandleDelivery(broker::Delivery& d) {
     RejectUndecodable(d, error);
     return;
   }
-  std::optional<p::TaskMessage> msg = p::DecodeTaskMessage(d.envelope, &error);
+  // d is this call's alone (popped from fetched_): its parsed envelope is given up to the message.
+  std::optional<p::TaskMessage> msg = p::DecodeTaskMessage(std::move(d.envelope), &error);
   if (!msg) {
     RejectUndecodable(d, error);
     return;

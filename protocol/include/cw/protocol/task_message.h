@@ -70,6 +70,9 @@ struct DecodeError {
 };
 
 /// Decodes the task carried by `env`. Returns the message, or nullopt with `error` filled.
+/// The rvalue form moves the headers (and other parts) out of `env` instead of copying them:
+/// its `doc` is left valid but unspecified; its tag, exchange, routing key and priority stay.
+std::optional<TaskMessage> DecodeTaskMessage(Envelope&& env, DecodeError* error);
 std::optional<TaskMessage> DecodeTaskMessage(const Envelope& env, DecodeError* error);
 
 /// Replaces kombu >= 5.3 {"__type__": ..., "__value__": ...} markers, anywhere inside `value`,
