@@ -431,35 +431,29 @@ bool IsAscii(std::string_view text) {
   return reader;
 }
 
-[[noreturn]] void ThrowParseError(const rapidjson::ParseResult& result, const Builder& builder) {
-  std::string why =
-      builder.error().empty() ? rapidjson::GetParseError_En(result.Code()) : builder.error();
-  throw JsonError("invalid JSON at offset " + std::to_string(result.Offset()) + ": " + why);
-}
-
-// Only whitespace may follow the document (an embedded NUL ends RapidJSON's input, not ours).
-void CheckTail(std::string_view text, size_t pos) {
+// Iterative parsing keeps RapidJSON itself off the call stack for hostile nesting; the builder
+// refuses depth > kMaxDepth. StopWhenDone + the tail check makes anything after the document,
+// an embedded NUL included, an error instead of an end of input.
+template <unsigned kStreamFlags, typename Stream>
+Json ParseStream(Stream& stream, std::string_view text) {
+  constexpr unsigned kFlags = rapidjson::kParseNanAndInfFlag |
+                              rapidjson::kParseFullPrecisionFlag |
+                              rapidjson::kParseNumbersAsStringsFlag |
+                              rapidjson::kParseIterativeFlag | rapidjson::kParseStopWhenDoneFlag;
+  Builder builder;
+  const rapidjson::ParseResult result =
+      ThreadReader().Parse<kFlags | kStreamFlags>(stream, builder);
+  if (result.IsError()) {
+    std::string why =
+        builder.error().empty() ? rapidjson::GetParseError_En(result.Code()) : builder.error();
+    throw JsonError("invalid JSON at offset " + std::to_string(result.Offset()) + ": " + why);
+  }
+  // Only whitespace may follow the document (an embedded NUL ends RapidJSON's input, not ours).
+  size_t pos = stream.Tell();
   while (pos < text.size() && IsJsonSpace(text[pos])) ++pos;
   if (pos != text.size()) {
     throw JsonError("invalid JSON at offset " + std::to_string(pos) + ": extra data");
   }
-}
-
-// Iterative parsing keeps RapidJSON itself off the call stack for hostile nesting; the builder
-// refuses depth > kMaxDepth. StopWhenDone + CheckTail makes anything after the document, an
-// embedded NUL included, an error instead of an end of input.
-constexpr unsigned kFlags = rapidjson::kParseNanAndInfFlag | rapidjson::kParseFullPrecisionFlag |
-                            rapidjson::kParseNumbersAsStringsFlag |
-                            rapidjson::kParseIterativeFlag | rapidjson::kParseStopWhenDoneFlag;
-
-// Text with non-ASCII bytes: read where it lies, its UTF-8 validated byte by byte.
-Json ParseValidatingUtf8(std::string_view text) {
-  rapidjson::MemoryStream stream(text.data(), text.size());
-  Builder builder;
-  const rapidjson::ParseResult result =
-      ThreadReader().Parse<kFlags | rapidjson::kParseValidateEncodingFlag>(stream, builder);
-  if (result.IsError()) ThrowParseError(result, builder);
-  CheckTail(text, stream.Tell());
   return builder.TakeRoot();
 }
 
@@ -479,12 +473,13 @@ Json ParseAsciiInSitu(std::string_view text) {
   std::memcpy(buffer.data(), text.data(), text.size());
   std::memset(buffer.data() + text.size(), 0, kSimdPadding);  // the NUL that ends the input
   rapidjson::InsituStringStream stream(buffer.data());
-  Builder builder;
-  const rapidjson::ParseResult result =
-      ThreadReader().Parse<kFlags | rapidjson::kParseInsituFlag>(stream, builder);
-  if (result.IsError()) ThrowParseError(result, builder);
-  CheckTail(text, stream.Tell());
-  return builder.TakeRoot();
+  return ParseStream<rapidjson::kParseInsituFlag>(stream, text);
+}
+
+// Text with non-ASCII bytes: read where it lies, its UTF-8 validated byte by byte.
+Json ParseValidatingUtf8(std::string_view text) {
+  rapidjson::MemoryStream stream(text.data(), text.size());
+  return ParseStream<rapidjson::kParseValidateEncodingFlag>(stream, text);
 }
 
 }  // namespace
