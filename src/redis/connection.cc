@@ -490,27 +490,34 @@ void Connection::Backoff(int attempt, const std::string& error, const std::atomi
 // ----- the async engine (green fibers) ---------------------------------------------------------
 namespace {
 
-// hiredis frees a reply once its async callback returns; Reply owns its tree, so the callback
-// keeps a deep copy, allocated the way freeReplyObject releases it.
-redisReply* CopyReply(const redisReply* r) {
-  auto* out = static_cast<redisReply*>(calloc(1, sizeof(redisReply)));
-  if (out == nullptr) throw std::bad_alloc();
-  out->type = r->type;
-  out->integer = r->integer;
-  out->len = r->len;
-  if (r->str != nullptr) {
-    out->str = static_cast<char*>(malloc(r->len + 1));
-    if (out->str == nullptr) throw std::bad_alloc();
-    memcpy(out->str, r->str, r->len);
-    out->str[r->len] = '\0';
+// hiredis 0.14 frees each reply through its reader's freeObject right after the async
+// callback returns (hiredis >= 1.0 can be told not to; Debian ships 0.14). Our async readers'
+// freeObject skips the one reply a callback has just taken, so a Reply keeps hiredis's tree
+// itself instead of a deep copy. The callback and the free run on the same thread, back to back.
+thread_local void* t_taken_reply = nullptr;
+
+void FreeUnlessTaken(void* reply) {
+  if (reply != nullptr && reply == t_taken_reply) {
+    t_taken_reply = nullptr;
+    return;
   }
-  if (r->type == REDIS_REPLY_ARRAY && r->elements > 0) {
-    out->elements = r->elements;
-    out->element = static_cast<redisReply**>(calloc(r->elements, sizeof(redisReply*)));
-    if (out->element == nullptr) throw std::bad_alloc();
-    for (size_t i = 0; i < r->elements; ++i) out->element[i] = CopyReply(r->element[i]);
-  }
-  return out;
+  freeReplyObject(reply);
+}
+
+// Takes `raw`, which hiredis would free once the running callback returns.
+std::shared_ptr<redisReply> TakeReply(void* raw) {
+  t_taken_reply = raw;
+  return std::shared_ptr<redisReply>(static_cast<redisReply*>(raw), &freeReplyObject);
+}
+
+// An async context's reader gets hiredis's own reply builders with FreeUnlessTaken.
+void LetCallbacksTakeReplies(redisAsyncContext* ac) {
+  static redisReplyObjectFunctions functions = [ac] {
+    redisReplyObjectFunctions f = *ac->c.reader->fn;
+    f.freeObject = &FreeUnlessTaken;
+    return f;
+  }();
+  ac->c.reader->fn = &functions;
 }
 
 // The replies one fiber waits for. Shared by the waiting fiber and hiredis's callbacks, which
@@ -533,8 +540,7 @@ void OnReply(redisAsyncContext* /*ac*/, void* raw, void* priv) {
   if (raw == nullptr) {
     batch->lost = true;
   } else if (batch->next < batch->replies.size()) {
-    batch->replies[batch->next] =
-        std::shared_ptr<redisReply>(CopyReply(static_cast<redisReply*>(raw)), &freeReplyObject);
+    batch->replies[batch->next] = TakeReply(raw);
   }
   ++batch->next;
   if (batch->next >= batch->replies.size() && batch->waiter != nullptr) green::Wake(batch->waiter);
@@ -613,6 +619,7 @@ void Connection::ConnectAsync() {
       continue;
     }
     ac->data = this;
+    LetCallbacksTakeReplies(ac);
     if (!AttachToLoop(ac, loop)) {
       ac->data = nullptr;
       redisAsyncFree(ac);
