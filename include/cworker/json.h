@@ -88,6 +88,7 @@ class Json {
   double as_double() const;  ///< ints (big ones too) convert to double
   const BigInt& as_bigint() const;
   const std::string& as_string() const;
+  std::string& as_string();  ///< to move a string out of a parsed document
   const Array& as_array() const;
   Array& as_array();
   const Object& as_object() const;

@@ -86,6 +86,11 @@ const std::string& Json::as_string() const {
   return std::get<std::string>(v_);
 }
 
+std::string& Json::as_string() {
+  if (!is_string()) detail::ThrowConversion(*this, "str");
+  return std::get<std::string>(v_);
+}
+
 const Json::Array& Json::as_array() const {
   if (!is_array()) detail::ThrowConversion(*this, "list");
   return std::get<Array>(v_);

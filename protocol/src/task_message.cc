@@ -49,6 +49,20 @@ std::string LooseString(const Json& object, std::string_view key) {
   return v != nullptr && v->is_string() ? v->as_string() : std::string();
 }
 
+/// LooseString() that moves the string out of `object` (a document being consumed).
+std::string TakeLooseString(Json* object, std::string_view key) {
+  Json* v = object->Find(key);
+  return v != nullptr && v->is_string() ? std::move(v->as_string()) : std::string();
+}
+
+/// ASCII case-insensitive equality, for media type and encoding names.
+bool EqualsIgnoringCase(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
 /// A member's value, or null when missing.
 Json MemberOrNull(const Json& object, std::string_view key) {
   const Json* v = object.Find(key);
@@ -92,9 +106,9 @@ std::string DisallowedMessage(std::string_view content_type) {
 
 bool IsJsonContentType(const Json& doc, DecodeError* error) {
   const Json* ct = doc.Find("content-type");
-  const std::string raw = ct != nullptr && ct->is_string() ? ct->as_string() : std::string();
-  const std::string_view type = Trim(std::string_view(raw).substr(0, raw.find(';')));
-  if (Lower(type) == "application/json") return true;
+  const std::string_view raw =
+      ct != nullptr && ct->is_string() ? std::string_view(ct->as_string()) : std::string_view();
+  if (EqualsIgnoringCase(Trim(raw.substr(0, raw.find(';'))), "application/json")) return true;
   return Fail(error, Kind::kContentDisallowed, DisallowedMessage(Trim(raw)));
 }
 
@@ -431,7 +445,7 @@ std::optional<TaskMessage> DecodeTaskMessage(Envelope&& env, DecodeError* error)
       return std::nullopt;
     }
     Json& headers = *h;
-    const Json* p = doc.Find("properties");
+    Json* p = doc.Find("properties");
     const Json& properties = p != nullptr && p->is_object() ? *p : kEmpty;
     TaskMessage m;
     // Read before the headers are moved into the message.
@@ -442,8 +456,10 @@ std::optional<TaskMessage> DecodeTaskMessage(Envelope&& env, DecodeError* error)
     DecodeTypeMarkers(m.args);
     DecodeTypeMarkers(m.kwargs);
     DecodeTypeMarkers(m.embed);
-    m.reply_to = LooseString(properties, "reply_to");
-    m.correlation_id = LooseString(properties, "correlation_id");
+    if (&properties == p) {  // the document is ours: its last strings are moved, not copied
+      m.reply_to = TakeLooseString(p, "reply_to");
+      m.correlation_id = TakeLooseString(p, "correlation_id");
+    }
     *error = DecodeError{};
     return m;
   } catch (const std::exception& e) {

@@ -113,6 +113,46 @@ TEST(DecodeFixtures, EveryCapturedJsonMessageDecodesWithItsHeaderIdentity) {
   EXPECT_GE(decoded, 40);
 }
 
+// The worker hands its envelope over (Envelope&&): strings and parts are moved out of it. The
+// message must equal the one decoded from a const envelope, which stays untouched.
+TEST(DecodeFixtures, AGivenUpEnvelopeDecodesAsAKeptOneAndAKeptOneIsLeftAlone) {
+  int compared = 0;
+  for (const std::string dir : {k526, k55}) {
+    for (const std::string& file : testing::ListFixtures(dir, ".message.json")) {
+      const std::string text = testing::ReadFixture(dir + file);
+      std::optional<Envelope> kept = ParseEnvelope(text, nullptr);
+      ASSERT_TRUE(kept.has_value()) << file;
+      const std::string before = kept->doc.Dump();
+      DecodeError kept_error;
+      DecodeError moved_error;
+      const std::optional<TaskMessage> a = DecodeTaskMessage(*kept, &kept_error);
+      EXPECT_EQ(kept->doc.Dump(), before) << file;
+      std::optional<Envelope> given = ParseEnvelope(text, nullptr);
+      const std::optional<TaskMessage> b = DecodeTaskMessage(std::move(*given), &moved_error);
+      ASSERT_EQ(a.has_value(), b.has_value()) << file;
+      EXPECT_EQ(kept_error.message, moved_error.message) << file;
+      if (!a) continue;
+      EXPECT_EQ(a->id, b->id) << file;
+      EXPECT_EQ(a->task, b->task) << file;
+      EXPECT_EQ(a->args, b->args) << file;
+      EXPECT_EQ(a->kwargs, b->kwargs) << file;
+      EXPECT_EQ(a->embed, b->embed) << file;
+      EXPECT_EQ(a->headers, b->headers) << file;
+      EXPECT_EQ(a->delivery_info, b->delivery_info) << file;
+      EXPECT_EQ(a->reply_to, b->reply_to) << file;
+      EXPECT_FALSE(b->reply_to.empty()) << file;
+      EXPECT_EQ(a->correlation_id, b->correlation_id) << file;
+      EXPECT_FALSE(b->correlation_id.empty()) << file;
+      EXPECT_EQ(a->origin, b->origin) << file;
+      EXPECT_EQ(a->root_id, b->root_id) << file;
+      EXPECT_EQ(a->parent_id, b->parent_id) << file;
+      EXPECT_EQ(a->group, b->group) << file;
+      ++compared;
+    }
+  }
+  EXPECT_GE(compared, 40);
+}
+
 TEST(DecodeFixtures, SimpleTaskFillsEveryField) {
   const Decoded d = DecodeFixture(k526, "simple_task");
   ASSERT_TRUE(d.msg) << d.error.message;
