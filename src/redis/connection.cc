@@ -81,7 +81,7 @@ struct ArgvBuffer {
   std::vector<const char*> args;
   std::vector<size_t> lens;
   std::vector<std::string> prefixed;
-  void Fill(const std::vector<std::string_view>& argv, const std::string& prefix) {
+  void Fill(std::span<const std::string_view> argv, const std::string& prefix) {
     args.clear();
     lens.clear();
     prefixed.clear();
@@ -117,8 +117,7 @@ ArgvBuffer& ThreadArgvBuffer() {
 
 // A deferred command is kept as the bytes that go on the wire, formatted by hiredis with the key
 // prefix applied: one allocation per command, and a resend writes the same bytes again.
-DeferredCommand FormatCommand(const std::vector<std::string_view>& argv,
-                              const std::string& prefix) {
+DeferredCommand FormatCommand(std::span<const std::string_view> argv, const std::string& prefix) {
   ArgvBuffer& buf = ThreadArgvBuffer();
   buf.Fill(argv, prefix);
   char* bytes = nullptr;
@@ -359,15 +358,24 @@ std::vector<Reply> Connection::Pipeline(const std::vector<std::vector<std::strin
 // ----- write-behind (deferred writes) -----------------------------------------------------------
 namespace {
 constexpr size_t kMaxUnread = 512;  // read replies back before this many pile up
+
+// One command's arguments, whether they are held in a vector or written in place.
+template <class Argv>
+std::span<const std::string_view> ArgvSpan(const Argv& argv) {
+  return {argv.begin(), argv.size()};
+}
 }  // namespace
 
-void Connection::Defer(const std::vector<std::vector<std::string_view>>& commands) {
+template <class Commands>
+void Connection::DeferAll(const Commands& commands) {
   Connect();
   if (actx_ != nullptr) {
     DeferAsync(commands);
     return;
   }
-  for (const auto& argv : commands) deferred_.push_back(FormatCommand(argv, url_.key_prefix));
+  for (const auto& argv : commands) {
+    deferred_.push_back(FormatCommand(ArgvSpan(argv), url_.key_prefix));
+  }
   try {
     SendDeferredTail(commands.size());
     if (unread_ >= kMaxUnread) ReadDeferred();
@@ -376,12 +384,20 @@ void Connection::Defer(const std::vector<std::vector<std::string_view>>& command
   }
 }
 
+void Connection::Defer(std::initializer_list<std::initializer_list<std::string_view>> commands) {
+  DeferAll(commands);
+}
+
 namespace {
 
 std::vector<std::string_view> EvalshaArgv(const std::string& sha1, const std::string& nkeys,
                                           const std::vector<std::string_view>& keys,
                                           const std::vector<std::string_view>& args) {
-  std::vector<std::string_view> argv = {"EVALSHA", sha1, nkeys};
+  std::vector<std::string_view> argv;
+  argv.reserve(3 + keys.size() + args.size());
+  argv.push_back("EVALSHA");
+  argv.push_back(sha1);
+  argv.push_back(nkeys);
   argv.insert(argv.end(), keys.begin(), keys.end());
   argv.insert(argv.end(), args.begin(), args.end());
   return argv;
@@ -399,7 +415,9 @@ void Connection::DeferEval(const Script& script, const std::vector<std::string_v
     return;
   }
   script_sources_.try_emplace(script.sha1, script.source);  // for a NOSCRIPT reply
-  Defer({EvalshaArgv(script.sha1, std::to_string(keys.size()), keys, args)});
+  const std::string nkeys = std::to_string(keys.size());  // argv views it
+  const std::vector<std::string_view> argv = EvalshaArgv(script.sha1, nkeys, keys, args);
+  DeferAll(std::span<const std::vector<std::string_view>>(&argv, 1));
 }
 
 void Connection::SendDeferredTail(size_t n) {
@@ -764,13 +782,16 @@ void Connection::SendDeferredAsync(size_t from) {
   }
 }
 
-void Connection::DeferAsync(const std::vector<std::vector<std::string_view>>& commands) {
+template <class Commands>
+void Connection::DeferAsync(const Commands& commands) {
   while (deferred_.size() >= kMaxAsyncUnanswered && actx_ != nullptr) {
     green::SleepFor(std::chrono::milliseconds(1));  // Redis is behind: let it catch up
   }
   if (actx_ == nullptr) Connect();
   const size_t from = deferred_.size();
-  for (const auto& argv : commands) deferred_.push_back(FormatCommand(argv, url_.key_prefix));
+  for (const auto& argv : commands) {
+    deferred_.push_back(FormatCommand(ArgvSpan(argv), url_.key_prefix));
+  }
   SendDeferredAsync(from);
   green::Yield();  // one loop turn: the bytes are on the socket when the caller goes on
 }

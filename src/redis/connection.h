@@ -20,7 +20,9 @@
 #include <cstdint>
 #include <deque>
 #include <map>
+#include <initializer_list>
 #include <memory>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -112,7 +114,9 @@ class Connection {
   /// sent again once it is back. In a fiber (async engine) the commands are queued with the
   /// other fibers' and the caller goes on after one loop turn, when they have been written;
   /// their replies are taken (errors logged) as they come, and Flush() waits for them all.
-  void Defer(const std::vector<std::vector<std::string_view>>& commands);
+  /// The commands are written in place ({{"ZREM", k, m}, {"HDEL", h, m}}): nothing is copied
+  /// but the bytes that go on the wire.
+  void Defer(std::initializer_list<std::initializer_list<std::string_view>> commands);
   /// Defer() of a script call (EVALSHA, or EVAL again if Redis lost its script cache).
   void DeferEval(const Script& script, const std::vector<std::string_view>& keys,
                  const std::vector<std::string_view>& args);
@@ -190,7 +194,10 @@ class Connection {
   // Write-behind in fibers (async engine): deferred_ holds the commands not answered yet.
   static void OnDeferredReply(redisAsyncContext* ac, void* raw, void* priv);
   void SendDeferredAsync(size_t from);
-  void DeferAsync(const std::vector<std::vector<std::string_view>>& commands);
+  template <class Commands>
+  void DeferAll(const Commands& commands);
+  template <class Commands>
+  void DeferAsync(const Commands& commands);
   void FlushAsync(const std::atomic<bool>* stop);
   bool demoted_ = false;  ///< a deferred write met READONLY: reconnect before the next command
   bool EvalInstead(DeferredCommand* command) const;  ///< EVALSHA of a known script -> its EVAL

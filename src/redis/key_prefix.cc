@@ -37,7 +37,7 @@ bool In(const std::array<const char*, N>& table, const std::string& name) {
 
 }  // namespace
 
-std::vector<size_t> KeyPositions(const std::vector<std::string_view>& argv) {
+std::vector<size_t> KeyPositions(std::span<const std::string_view> argv) {
   std::vector<size_t> keys;
   if (argv.size() < 2) return keys;
   const std::string name = Upper(argv[0]);

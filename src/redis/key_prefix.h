@@ -4,13 +4,14 @@
 // PrefixedRedisPubSub keep one; Redis's own channels (__redis__:...) are never prefixed.
 #pragma once
 
+#include <span>
 #include <string_view>
 #include <vector>
 
 namespace cw::redis {
 
 /// Positions in `argv` (argv[0] is the command) of the arguments that name keys or channels.
-std::vector<size_t> KeyPositions(const std::vector<std::string_view>& argv);
+std::vector<size_t> KeyPositions(std::span<const std::string_view> argv);
 
 /// `key` without `prefix` when it starts with it (a key Redis returned, e.g. BRPOP's).
 std::string_view StripPrefix(std::string_view key, std::string_view prefix);
