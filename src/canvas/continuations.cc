@@ -80,10 +80,13 @@ Continuations::Continuations(Applier* applier, backend::RedisBackend* backend)
 
 Json Continuations::OnSuccess(const p::TaskMessage& msg, const RequestInfo& request,
                               const Json& retval) {
+  const Json* callbacks = NonEmpty(msg.embed, "callbacks");
+  const Json* chain = NonEmpty(msg.embed, "chain");
+  if (callbacks == nullptr && chain == nullptr) return applier_->TakeChildren();
   const std::string root_id = msg.root_id.empty() ? msg.id : msg.root_id;
   const Json call = Json::MakeObject({{"parent_id", msg.id}, {"root_id", root_id}});
   const Json partial = Json::MakeArray({retval});
-  if (const Json* callbacks = NonEmpty(msg.embed, "callbacks")) {
+  if (callbacks != nullptr) {
     if (!callbacks->is_array()) throw std::invalid_argument("callbacks must be a list");
     if (callbacks->size() == 1) {
       applier_->ApplyAsync(callbacks->At(size_t{0}), partial, call, &request);
@@ -103,7 +106,7 @@ Json Continuations::OnSuccess(const p::TaskMessage& msg, const RequestInfo& requ
       }
     }
   }
-  if (const Json* chain = NonEmpty(msg.embed, "chain")) {
+  if (chain != nullptr) {
     if (!chain->is_array()) throw std::invalid_argument("chain must be a list");
     Json rest = *chain;
     Json next = rest.At(rest.size() - 1);

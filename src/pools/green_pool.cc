@@ -66,7 +66,7 @@ void GreenPool::WaitForSlot() {
   }
 }
 
-void GreenPool::Start(std::function<void()> job, const std::string& label) {
+void GreenPool::Start(std::function<void()> job, std::string label) {
   ++running_;
   scheduler_.Spawn(
       [this, job = std::move(job)] {
@@ -80,7 +80,7 @@ void GreenPool::Start(std::function<void()> job, const std::string& label) {
         } done{this};
         job();
       },
-      label);
+      std::move(label));
 }
 
 void GreenPool::Drain() {

@@ -28,7 +28,7 @@ class GreenPool : public Pool {
   std::string name() const override { return "green"; }
   void Run(const std::function<void()>& consumer) override;
   void WaitForSlot() override;
-  void Start(std::function<void()> job, const std::string& label) override;
+  void Start(std::function<void()> job, std::string label) override;
   void Drain() override;
   exec::Outcome Call(const TaskDescriptor& task, const RequestInfo& request, const Json& args,
                      const Json& kwargs, Sender* sender,

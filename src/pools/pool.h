@@ -53,7 +53,7 @@ class Pool {
   virtual void WaitForSlot() = 0;
   /// Runs `job` (one message, start to finish): inline (solo) or on its own fiber (green).
   /// `label` ("name[id]") names it in log lines.
-  virtual void Start(std::function<void()> job, const std::string& label) = 0;
+  virtual void Start(std::function<void()> job, std::string label) = 0;
   /// Called by the consumer when it stops: returns once every started job has finished.
   virtual void Drain() = 0;
   /// Cold shutdown, from any thread: end running calls at once (prefork kills its children).

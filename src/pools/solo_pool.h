@@ -10,7 +10,7 @@ class SoloPool : public Pool {
   std::string name() const override { return "solo"; }
   void Run(const std::function<void()>& consumer) override { consumer(); }
   void WaitForSlot() override {}
-  void Start(std::function<void()> job, const std::string& /*label*/) override { job(); }
+  void Start(std::function<void()> job, std::string /*label*/) override { job(); }
   void Drain() override {}
   int concurrency() const override { return 1; }
   /// Time limits cannot be enforced on the only thread there is: like Celery's solo pool, the

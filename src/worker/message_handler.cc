@@ -136,7 +136,7 @@ void Worker::HandleDelivery(broker::Delivery& d) {
     }
   }
   if (HoldForRateLimit(*task, *msg, d.tag)) return;
-  StartTask(*task, std::move(*msg), d.tag);
+  StartTask(*task, std::move(*msg), std::move(d.tag));  // d is done with here
 }
 
 bool Worker::HoldForRateLimit(const TaskDescriptor& task, p::TaskMessage& msg,
@@ -165,21 +165,23 @@ bool Worker::HoldForRateLimit(const TaskDescriptor& task, p::TaskMessage& msg,
   return true;
 }
 
-void Worker::StartTask(const TaskDescriptor& task, p::TaskMessage msg, const std::string& tag) {
-  auto shared = std::make_shared<p::TaskMessage>(std::move(msg));
-  const std::string label = DisplayName(*shared) + "[" + shared->id + "]";
+void Worker::StartTask(const TaskDescriptor& task, p::TaskMessage msg, std::string tag) {
+  std::string label = DisplayName(msg);
+  label.reserve(label.size() + msg.id.size() + 2);
+  label.append("[").append(msg.id).append("]");
+  // The job owns the message and its tag: they live as long as the task runs.
   pool_->Start(
-      [this, &task, shared, tag] {
+      [this, &task, msg = std::move(msg), tag = std::move(tag)]() mutable {
         try {
-          RunTask(task, *shared, tag);
+          RunTask(task, msg, tag);
         } catch (const std::exception& e) {
           // Not expected (task errors are caught in exec, Redis errors retried): the message
           // stays in `unacked` and goes back to its queue at shutdown.
-          spdlog::critical("Unexpected error while running task {}[{}]: {}",
-                           DisplayName(*shared), shared->id, e.what());
+          spdlog::critical("Unexpected error while running task {}[{}]: {}", DisplayName(msg),
+                           msg.id, e.what());
         }
       },
-      label);
+      std::move(label));
 }
 
 // Celery's precedence: the message's timelimit header, then the task's own options, then the

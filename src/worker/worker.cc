@@ -423,7 +423,7 @@ void Worker::RunDueEtaTasks() {
     // An ETA task, now due, still waits for its rate limit (a rate-limited one had its turn).
     if (!held->rate_limited && HoldForRateLimit(*held->task, held->msg, held->tag)) continue;
     pool_->WaitForSlot();
-    StartTask(*held->task, std::move(held->msg), held->tag);
+    StartTask(*held->task, std::move(held->msg), std::move(held->tag));
   }
 }
 

@@ -127,7 +127,7 @@ class Worker {
   void Accept(std::vector<broker::Delivery> batch, size_t asked);
   Json ReservedInfo(const broker::Delivery& d) const;
   void HandleDelivery(broker::Delivery& d);
-  void StartTask(const TaskDescriptor& task, protocol::TaskMessage msg, const std::string& tag);
+  void StartTask(const TaskDescriptor& task, protocol::TaskMessage msg, std::string tag);
   pools::Limits LimitsFor(const TaskDescriptor& task, const protocol::TaskMessage& msg) const;
   void RejectUndecodable(const broker::Delivery& d, const protocol::DecodeError& error);
   void RunTask(const TaskDescriptor& task, protocol::TaskMessage& msg,
