@@ -9,9 +9,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
-#include <cstdlib>
 #include <new>
-#include <cstring>
 
 #include <spdlog/spdlog.h>
 
@@ -358,12 +356,6 @@ std::vector<Reply> Connection::Pipeline(const std::vector<std::vector<std::strin
 // ----- write-behind (deferred writes) -----------------------------------------------------------
 namespace {
 constexpr size_t kMaxUnread = 512;  // read replies back before this many pile up
-
-// One command's arguments, whether they are held in a vector or written in place.
-template <class Argv>
-std::span<const std::string_view> ArgvSpan(const Argv& argv) {
-  return {argv.begin(), argv.size()};
-}
 }  // namespace
 
 template <class Commands>
@@ -374,7 +366,7 @@ void Connection::DeferAll(const Commands& commands) {
     return;
   }
   for (const auto& argv : commands) {
-    deferred_.push_back(FormatCommand(ArgvSpan(argv), url_.key_prefix));
+    deferred_.push_back(FormatCommand(argv, url_.key_prefix));
   }
   try {
     SendDeferredTail(commands.size());
@@ -790,7 +782,7 @@ void Connection::DeferAsync(const Commands& commands) {
   if (actx_ == nullptr) Connect();
   const size_t from = deferred_.size();
   for (const auto& argv : commands) {
-    deferred_.push_back(FormatCommand(ArgvSpan(argv), url_.key_prefix));
+    deferred_.push_back(FormatCommand(argv, url_.key_prefix));
   }
   SendDeferredAsync(from);
   green::Yield();  // one loop turn: the bytes are on the socket when the caller goes on

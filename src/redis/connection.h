@@ -19,8 +19,8 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
-#include <map>
 #include <initializer_list>
+#include <map>
 #include <memory>
 #include <span>
 #include <stdexcept>
