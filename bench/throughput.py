@@ -11,9 +11,10 @@
     cost        worker CPU seconds per 1,000 tasks, peak RSS, Redis commands per task
                 (INFO commandstats before and after)
     ceiling     what Redis itself does on this machine for the command mix of one task, two
-                ways: redis-benchmark, pipelined, per plain command (the mix's rate is the
-                harmonic sum); and, for cworker's own traffic (its scripts included), one Redis
-                core's worth: 1 / Redis CPU seconds per task, measured during each drain
+                ways: cworker's own commands for the backlog (scripts included, at the batch
+                size the worker used) replayed by redis-cli --pipe after each cworker drain;
+                and redis-benchmark, pipelined, per plain command (the mix's rate is the
+                harmonic sum)
 
 The backlog is made by sending one message with Python Celery, then copying it N times with
 fresh ids and delivery tags into a staging list that is RENAMEd onto the queue once the
@@ -86,17 +87,23 @@ class Bench:
         return raw.decode(), msg["headers"]["id"], msg["properties"]["delivery_tag"]
 
     def stage(self, task, args, n, key="staging"):
+        """n copies of one real message in `key`, oldest first; their (task id, tag) pairs."""
         raw, task_id, tag = self.template(task, args)
         pipe = self.b.pipeline(transaction=False)
+        staged = []
         for i in range(n):
             new_id, new_tag = str(uuid.uuid4()), str(uuid.uuid4())
             pipe.lpush(key, raw.replace(task_id, new_id).replace(tag, new_tag))
+            staged.append((new_id, new_tag))
             if i % 5000 == 4999:
                 pipe.execute()
         pipe.execute()
+        return staged
 
-    def commands(self):
+    def commands(self, name=None):
         stats = self.b.info("commandstats")
+        if name:
+            return stats.get(f"cmdstat_{name}", {}).get("calls", 0)
         return sum(v["calls"] for v in stats.values())
 
     def start_worker(self, name, cmd):
@@ -124,6 +131,7 @@ class Bench:
         try:
             pids = tree(worker.pid)
             cpu0, cmds0, redis0 = cpu_seconds(pids), self.commands(), self.redis_cpu()
+            scripts0 = self.commands("evalsha")
             t0 = time.monotonic()
             self.b.rename("staging", queue)  # wakes the waiting worker, as an LPUSH would
             deadline = t0 + max(120, n / 100)
@@ -143,13 +151,16 @@ class Bench:
             redis_cpu = self.redis_cpu() - redis0
             pids = tree(worker.pid)
             cpu = cpu_seconds(pids) - cpu0
+            # cworker's script calls are its batch pops and, when stored, one per result.
+            pops = self.commands("evalsha") - scripts0 - (n if stored else 0)
             return {"tasks": n, "seconds": seconds, "rate": n / seconds,
                     "cpu_per_1000": 1000 * cpu / n, "peak_rss_mb": peak_rss_mb(pids),
                     # Redis's own CPU per task for this worker's traffic: one Redis core serves
                     # at most 1 / this, so rate x this is how busy the worker kept Redis.
                     "redis_cpu_us_per_task": 1e6 * redis_cpu / n,
                     "redis_busy": redis_cpu / seconds,
-                    "redis_commands_per_task": (self.commands() - cmds0) / n}
+                    "redis_commands_per_task": (self.commands() - cmds0) / n,
+                    "messages_per_fetch": n / pops if pops > 0 else None}
         finally:
             stop(worker, timeout=30)
 
@@ -247,6 +258,62 @@ print(json.dumps(sent))
         return {"commands_per_s": rates, "tasks_per_s": mix}
 
 
+def resp(*args):
+    """One command in Redis's wire format (RESP), as redis-cli --pipe reads it."""
+    out = [b"*%d\r\n" % len(args)]
+    for a in args:
+        a = a if isinstance(a, bytes) else str(a).encode()
+        out.append(b"$%d\r\n%s\r\n" % (len(a), a))
+    return b"".join(out)
+
+
+def replay_ceiling(bench, task, args, n, batch, stored, queue="bench"):
+    """Tasks/s Redis serves of exactly the commands cworker sends for n tasks (its pop script
+    every `batch` messages, each message's ack, and its result script when stored), written
+    ahead of time and replayed by two `redis-cli --pipe` (the broker's and the backend's
+    connections, as the worker has) as fast as Redis answers: the worker's own cost taken out."""
+    bench.b.flushall()
+    staged = bench.stage(task, args, n, key=queue)
+    pop_sha = bench.b.script_load((ROOT / "src/broker/pop_batch.lua").read_text())
+    store_sha = bench.b.script_load((ROOT / "src/backend/store_result.lua").read_text())
+    # kombu's priority keys (steps 0, 3, 6, 9), in the order the worker pops them.
+    keys = [queue] + [f"{queue}\x06\x16{p}" for p in (3, 6, 9)]
+    broker, backend = [], [resp("SELECT", 1)]
+    for first in range(0, n, batch):
+        score = f"{time.time():.6f}"
+        broker.append(resp("EVALSHA", pop_sha, 2 + len(keys), "unacked_index", "unacked", *keys,
+                           batch, score, *([queue] * len(keys))))
+        for _, tag in staged[first:first + batch]:
+            broker += [resp("ZREM", "unacked_index", tag), resp("HDEL", "unacked", tag)]
+    if stored:
+        done = datetime.now(timezone.utc).replace(tzinfo=None).isoformat()
+        for task_id, _ in staged:
+            record = json.dumps({"status": "SUCCESS", "result": 4, "traceback": None,
+                                 "children": [], "date_done": done, "task_id": task_id})
+            backend.append(resp("EVALSHA", store_sha, 1, f"celery-task-meta-{task_id}", record,
+                                86400))
+    streams = []
+    for name, commands in (("broker", broker), ("backend", backend)):
+        path = bench.tmp / f"replay-{name}.resp"
+        path.write_bytes(b"".join(commands))
+        streams.append(path)
+    redis0 = bench.redis_cpu()
+    t0 = time.monotonic()
+    pipes = [subprocess.Popen(["redis-cli", "-p", str(bench.port), "--pipe"],
+                              stdin=open(path, "rb"), stdout=subprocess.PIPE, text=True)
+             for path in streams]
+    outputs = [p.communicate(timeout=300)[0] for p in pipes]
+    seconds = time.monotonic() - t0
+    redis_cpu = bench.redis_cpu() - redis0
+    for p, out in zip(pipes, outputs):
+        if p.returncode != 0 or "errors: 0," not in out:
+            raise RuntimeError(f"replay failed: {out[-500:]}")
+    if bench.b.llen(queue) or bench.b.hlen("unacked") or bench.r.dbsize() != (n if stored else 0):
+        raise RuntimeError("the replay did not drain the backlog as the worker would")
+    return {"tasks": n, "messages_per_fetch": batch, "tasks_per_s": n / seconds,
+            "redis_cpu_us_per_task": 1e6 * redis_cpu / n}
+
+
 def table(rows, header):
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
@@ -263,25 +330,30 @@ def report(results):
             if not (c and w):
                 continue
             ceiling = results["ceiling"]["tasks_per_s"][kind]
-            own = 1e6 / w["redis_cpu_us_per_task"] if w.get("redis_cpu_us_per_task") else None
+            replay = results.get("replay", {}).get(f"cworker-{pool}-{kind}")
+            mix = replay["tasks_per_s"] if replay else None
             rows.append([f"`{'add' if kind == 'stored' else 'quiet_add'}`", pool,
                          f"{c['rate']:.0f}", f"{w['rate']:.0f}", f"{w['rate'] / c['rate']:.1f}x",
-                         (f"{100 * w['rate'] / own:.0f}% of {own:,.0f} / " if own else "")
+                         (f"{100 * w['rate'] / mix:.0f}% of {mix:,.0f} / " if mix else "")
                          + f"{100 * w['rate'] / ceiling:.0f}%",
                          f"{c['cpu_per_1000']:.3f} / {w['cpu_per_1000']:.3f}",
                          f"{c['peak_rss_mb']:.0f} / {w['peak_rss_mb']:.0f}",
                          f"{c['redis_commands_per_task']:.1f} / {w['redis_commands_per_task']:.1f}"])
     out.append(table(rows, ["task", "pool", "Celery tasks/s", "cworker tasks/s", "ratio",
-                            "cworker / Redis ceiling (its own traffic / plain commands)",
+                            "cworker / Redis ceiling (its command mix replayed / plain commands)",
                             "CPU s per 1000 (Celery / cworker)",
                             "peak RSS MB", "Redis commands per task"]))
     ceil = results["ceiling"]
     out += ["", "Redis ceiling (redis-benchmark -P 64, commands/s): " + ", ".join(
         f"{k} {v:,.0f}" for k, v in ceil["commands_per_s"].items()) + "; for one task's mix: "
         + ", ".join(f"{k} {v:,.0f} tasks/s" for k, v in ceil["tasks_per_s"].items()) + "."]
-    out += ["", "Redis ceiling for cworker's own traffic: one Redis core serves at most "
-            "1 / (Redis CPU seconds per task), measured (INFO cpu) while that worker drained the "
-            "backlog; the fraction is how busy the worker kept Redis."]
+    out += ["", "Redis ceiling for cworker's command mix: the commands the worker sends for the "
+            "backlog (its pop script with the batch size it used, the acks, the result script), "
+            "written ahead of time and replayed by redis-cli --pipe on two connections as fast "
+            "as Redis answers, right after that worker's drain: " + ", ".join(
+                f"{k.removeprefix('cworker-')} {v['tasks_per_s']:,.0f} tasks/s "
+                f"({v['messages_per_fetch']} per fetch)"
+                for k, v in results.get("replay", {}).items()) + "."]
     if results.get("latency"):
         out += ["", table([[k, f"{v['rate']:.0f}/s", v["tasks"], f"{v['p50_ms']:.2f}",
                             f"{v['p99_ms']:.2f}"] for k, v in results["latency"].items()],
@@ -321,13 +393,21 @@ def plots(results, directory):
                    width=0.4, label="Python Celery" if system == "celery" else "cworker")
         ax.axhline(results["ceiling"]["tasks_per_s"][kind], color="grey", linestyle="--",
                    label="Redis ceiling (the mix's commands, redis-benchmark)")
+        replays = [(i, results.get("replay", {}).get(f"cworker-{p}-{kind}"))
+                   for i, p in enumerate(pools)]
+        replays = [(i, r["tasks_per_s"]) for i, r in replays if r]
+        if replays:
+            ax.scatter([i + 0.2 for i, _ in replays], [v for _, v in replays], marker="_",
+                       s=900, color="black", zorder=3,
+                       label="Redis ceiling (cworker's command mix replayed)")
 
         ax.set_xticks(list(x), pools)
         ax.set_yscale("log")
+        ax.set_ylim(top=8 * results["ceiling"]["tasks_per_s"][kind])  # room for the legend
         ax.set_ylabel("tasks/s (log)")
         ax.set_title(f"Draining {results['tasks']} {'add' if kind == 'stored' else 'quiet_add'}"
                      " tasks")
-        ax.legend()
+        ax.legend(loc="upper left", fontsize="small", markerscale=0.4)
         path = directory / f"throughput-{kind}.png"
         fig.tight_layout()
         fig.savefig(path, dpi=100)
@@ -352,7 +432,8 @@ def main():
     pools = args.pools.split(",")
     tmp = tempfile.mkdtemp(prefix="cworker-throughput-")
     bench = Bench(tmp, start_redis(tmp))
-    results = {"machine": machine(), "tasks": n, "throughput": {}, "latency": {}, "cpu": {}}
+    results = {"machine": machine(), "tasks": n, "throughput": {}, "replay": {}, "latency": {},
+               "cpu": {}}
     try:
         results["ceiling"] = bench.ceiling(20000 if args.quick else 400000)
         print(f"Redis ceiling: {results['ceiling']['tasks_per_s']}", flush=True)
@@ -368,6 +449,12 @@ def main():
                     r = bench.drain(name, (system, p, c), task, [2, 2], n, stored)
                     results["throughput"][name] = r
                     print(f"{r['rate']:.0f} tasks/s", flush=True)
+                    if system == "cworker":
+                        batch = max(1, round(r["messages_per_fetch"] or 1))
+                        replay = replay_ceiling(bench, task, [2, 2], n, batch, stored)
+                        results["replay"][name] = replay
+                        print(f"  its command mix replayed ({batch} per fetch): "
+                              f"{replay['tasks_per_s']:.0f} tasks/s", flush=True)
         rate, count = (50, 50) if args.quick else (200, 2000)
         for pool in pools:
             for system, p in (("celery", POOLS[pool][0]), ("cworker", POOLS[pool][1])):

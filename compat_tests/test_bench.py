@@ -29,8 +29,15 @@ def test_throughput_benchmark_runs_on_a_tiny_size(tmp_path):
         assert r["tasks"] == 200 and r["rate"] > 0 and r["peak_rss_mb"] > 0, name
         assert r["redis_commands_per_task"] >= 3, name  # at least a pop, an ack and a record
     assert results["ceiling"]["tasks_per_s"]["stored"] > 0
-    # Redis's own CPU for each drain (the ceiling for the worker's own traffic).
+    # Redis's own CPU for each drain, and the ceiling for cworker's command mix: its commands
+    # for the backlog replayed (the replay checks it drained the queue and stored every result).
     assert results["throughput"]["cworker-solo-stored"]["redis_cpu_us_per_task"] > 0
+    for kind in ("stored", "ignored"):
+        replay = results["replay"][f"cworker-solo-{kind}"]
+        assert replay["tasks"] == 200 and replay["tasks_per_s"] > 0, kind
+        assert replay["messages_per_fetch"] == max(
+            1, round(results["throughput"][f"cworker-solo-{kind}"]["messages_per_fetch"]))
+    assert "its command mix replayed" in (tmp_path / "results.md").read_text()
     assert len(results["latency"]) == 2 and len(results["latency_apply_async"]) == 2
     for r in [*results["latency"].values(), *results["latency_apply_async"].values()]:
         assert 0 < r["p50_ms"] <= r["p99_ms"]

@@ -51,28 +51,56 @@ local function decoded(payload)
   return tag, ex, rk
 end
 
+-- Each key's share is taken with one LRANGE and one LTRIM (RPOP with a count needs Redis 6.2),
+-- oldest first as RPOP would; the batch is recorded with one ZADD and one HSET per chunk: a
+-- redis.call costs more than the command it runs, so fewer calls is most of this script's cost.
+local CHUNK = 500  -- messages per ZADD/HSET call (unpack's stack stays small)
 local out = {}
 local want = tonumber(ARGV[1])
+local score = ARGV[2]
 local n = 0
-for i = 3, #KEYS do
-  while n < want do
-    local payload = redis.call('RPOP', KEYS[i])
-    if not payload then break end
-    n = n + 1
-    local tag, ex, rk = quick(payload)
-    if not tag then tag, ex, rk = decoded(payload) end
-    local recorded = ''
-    if tag and tag ~= '' then
-      if rk == '' then rk = ARGV[i] end
-      redis.call('ZADD', KEYS[1], ARGV[2], tag)
-      redis.call('HSET', KEYS[2], tag,
-                 '[' .. payload .. ', ' .. cjson.encode(ex) .. ', ' .. cjson.encode(rk) .. ']')
-      recorded = tag
-    end
-    out[#out + 1] = i - 2
-    out[#out + 1] = payload
-    out[#out + 1] = recorded
+local zadd, hset = {}, {}
+local encoded = {}  -- cjson.encode of each exchange / routing key seen, once per batch
+local function json_string(s)
+  local e = encoded[s]
+  if not e then
+    e = cjson.encode(s)
+    encoded[s] = e
   end
-  if n >= want then break end
+  return e
 end
+local function record()
+  if #zadd > 0 then
+    redis.call('ZADD', KEYS[1], unpack(zadd))
+    redis.call('HSET', KEYS[2], unpack(hset))
+    zadd, hset = {}, {}
+  end
+end
+for i = 3, #KEYS do
+  if n >= want then break end
+  local popped = redis.call('LRANGE', KEYS[i], -(want - n), -1)
+  if #popped > 0 then
+    redis.call('LTRIM', KEYS[i], 0, -(#popped + 1))
+    for j = #popped, 1, -1 do  -- the list's tail is the oldest
+      local payload = popped[j]
+      n = n + 1
+      local tag, ex, rk = quick(payload)
+      if not tag then tag, ex, rk = decoded(payload) end
+      local recorded = ''
+      if tag and tag ~= '' then
+        if rk == '' then rk = ARGV[i] end
+        zadd[#zadd + 1] = score
+        zadd[#zadd + 1] = tag
+        hset[#hset + 1] = tag
+        hset[#hset + 1] = '[' .. payload .. ', ' .. json_string(ex) .. ', ' .. json_string(rk) .. ']'
+        recorded = tag
+        if #zadd >= 2 * CHUNK then record() end
+      end
+      out[#out + 1] = i - 2
+      out[#out + 1] = payload
+      out[#out + 1] = recorded
+    end
+  end
+end
+record()
 return out

@@ -92,6 +92,45 @@ TEST_F(TransportTest, FetchBatchPopsInKeyOrderAndRecordsEachAsKombuWould) {
   EXPECT_GE(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(150));
 }
 
+// A batch larger than one of the script's ZADD/HSET chunks, spread over two priority keys:
+// taken oldest first, key by key, each recorded once, and exactly the rest left queued.
+TEST_F(TransportTest, ALargeBatchIsTakenOldestFirstRecordedOnceAndTheRestLeft) {
+  const std::string message = testing::CapturedMessage("simple_task");
+  const std::string tag =
+      Json::Parse(message).At("properties").At("delivery_tag").as_string();
+  const auto with_tag = [&](const std::string& t) {
+    std::string m = message;
+    m.replace(m.find(tag), tag.size(), t);
+    return m;
+  };
+  std::vector<std::string> pushed;  // in the order they were sent (LPUSH: oldest at the tail)
+  for (int i = 0; i < 700; ++i) {
+    pushed.push_back("p0-" + std::to_string(i));
+    redis_.Call({"LPUSH", "celery", with_tag(pushed.back())});
+  }
+  for (int i = 0; i < 900; ++i) {
+    redis_.Call({"LPUSH", protocol::QueueKey("celery", 3), with_tag("p3-" + std::to_string(i))});
+  }
+  auto t = MakeTransport();
+  std::vector<Delivery> batch = t.FetchBatch(1200, 1);
+  ASSERT_EQ(batch.size(), 1200u);
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const std::string expected = i < 700 ? pushed[i] : "p3-" + std::to_string(i - 700);
+    ASSERT_EQ(batch[i].tag, expected) << i;
+    ASSERT_TRUE(batch[i].envelope_ok) << i;
+  }
+  EXPECT_EQ(redis_.Call({"HLEN", "unacked"}).integer(), 1200);
+  EXPECT_EQ(redis_.Call({"ZCARD", "unacked_index"}).integer(), 1200);
+  EXPECT_EQ(Unacked("p3-499").At(size_t{0}), Json::Parse(batch[1199].payload));
+  EXPECT_EQ(redis_.Call({"EXISTS", "celery"}).integer(), 0);
+  EXPECT_EQ(redis_.Call({"LLEN", protocol::QueueKey("celery", 3)}).integer(), 400);
+  batch = t.FetchBatch(1000, 1);
+  ASSERT_EQ(batch.size(), 400u);
+  EXPECT_EQ(batch.front().tag, "p3-500");
+  EXPECT_EQ(batch.back().tag, "p3-899");
+  EXPECT_EQ(redis_.Call({"HLEN", "unacked"}).integer(), 1600);
+}
+
 // The pop script reads kombu's tag, exchange and routing key by plain search when the payload
 // is laid out as Python's json.dumps writes it, and decodes it otherwise: either way the
 // `unacked` entry must be the one kombu writes. Every captured message, as captured and
