@@ -26,6 +26,8 @@ import subprocess
 import sys
 import types
 
+import celery.exceptions
+import celery.result
 import pytest
 
 from .redis_server import BROKER_DB, RESULT_DB, RedisServer
@@ -225,8 +227,44 @@ def celery_app(redis_server):
         redis_socket_timeout=30,
         redis_socket_connect_timeout=5,
     )
+    original_get = _explain_result_timeouts()
     yield app
+    celery.result.AsyncResult.get = original_get
     close_app(app)
+
+
+def _explain_result_timeouts():
+    """Make a ``result.get()`` that times out say which side lost the result: whether the
+    record is stored in the backend, and whether the client is subscribed to its channel.
+    Returns the original ``get``. Nothing else changes (the same exception type is raised)."""
+    original = celery.result.AsyncResult.get
+
+    def get(self, *args, **kwargs):
+        try:
+            return original(self, *args, **kwargs)
+        except celery.exceptions.TimeoutError as e:
+            raise celery.exceptions.TimeoutError(f"{e} [{_timeout_diagnosis(self)}]") from e
+
+    celery.result.AsyncResult.get = get
+    return original
+
+
+def _timeout_diagnosis(result):
+    backend = result.backend
+    key = backend.get_key_for_task(result.id)
+    try:
+        raw = backend.client.get(key)
+        stored = "nothing stored" if raw is None else f"stored: {raw[:120]!r}"
+    except Exception as e:  # noqa: BLE001 - a diagnosis must not hide the timeout
+        stored = f"record unreadable: {e!r}"
+    consumer = getattr(backend, "result_consumer", None)
+    pubsub = getattr(consumer, "_pubsub", None)
+    if pubsub is None:
+        return f"{stored}; the client has no result subscription"
+    channel = key.encode() if isinstance(key, str) else key
+    return (f"{stored}; client subscribed to it: {key in consumer.subscribed_to}"
+            f" (redis-py channels: {channel in pubsub.channels},"
+            f" subscribed flag: {pubsub.subscribed})")
 
 
 def close_app(app):

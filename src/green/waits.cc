@@ -3,6 +3,7 @@
 #include <poll.h>
 
 #include <algorithm>
+#include <cstddef>
 #include <cmath>
 #include <thread>
 
@@ -119,6 +120,64 @@ int WaitFd(int fd, int events, std::optional<std::chrono::duration<double>> time
   if (state.events < 0) return events;  // error on the fd: let the caller's IO report it
   return ((state.events & UV_READABLE) != 0 ? kReadable : 0) |
          ((state.events & UV_WRITABLE) != 0 ? kWritable : 0);
+}
+
+struct FdWatch::Handle {
+  uv_poll_t poll{};
+  Fiber* waiter = nullptr;
+  bool fired = false;
+  bool polling = false;
+};
+
+FdWatch::~FdWatch() {
+  if (handle_ == nullptr) return;
+  handle_->poll.data = nullptr;
+  // A closed handle is freed by libuv's close callback (the loop may run it later).
+  uv_close(reinterpret_cast<uv_handle_t*>(&handle_->poll), [](uv_handle_t* raw) {
+    delete reinterpret_cast<Handle*>(reinterpret_cast<char*>(raw) - offsetof(Handle, poll));
+  });
+}
+
+int FdWatch::WaitReadable() {
+  Fiber* self = CurrentFiber();
+  if (self == nullptr || unpollable_) return WaitFd(fd_, kReadable);
+  CheckInterrupt();
+  if (handle_ == nullptr) {
+    auto* h = new Handle;
+    if (uv_poll_init(Scheduler::Current()->loop(), &h->poll, fd_) != 0) {
+      delete h;
+      unpollable_ = true;
+      return kReadable;
+    }
+    h->poll.data = h;
+    handle_ = h;
+  }
+  Handle* h = handle_;
+  h->fired = false;
+  h->waiter = self;
+  if (!h->polling) {
+    h->polling = true;
+    uv_poll_start(&h->poll, UV_READABLE, [](uv_poll_t* p, int status, int /*events*/) {
+      auto* state = static_cast<Handle*>(p->data);
+      if (state == nullptr) return;
+      if (status < 0) state->polling = false;  // libuv stopped the poll after an error
+      if (state->waiter == nullptr) {  // ready with no one waiting: stop until the next Wait
+        state->polling = false;
+        uv_poll_stop(p);
+        return;
+      }
+      state->fired = true;  // an error counts as ready: the caller's read sees it
+      Wake(state->waiter);
+    });
+  }
+  try {
+    WaitFor([h] { return h->fired; });
+  } catch (...) {
+    h->waiter = nullptr;
+    throw;
+  }
+  h->waiter = nullptr;
+  return kReadable;
 }
 
 void Event::Set() {

@@ -23,6 +23,28 @@ enum FdEvents : int { kReadable = 1, kWritable = 2 };
 /// Only one fiber may wait on a given fd at a time (libuv's rule).
 int WaitFd(int fd, int events, std::optional<std::chrono::duration<double>> timeout = {});
 
+/// WaitFd for an fd a fiber waits on again and again (a prefork child's result pipe): the fd is
+/// registered with the loop once and stays registered between waits, where each WaitFd costs
+/// the loop two or three epoll_ctl calls. Readable only. It stops polling when the fd turns
+/// ready while no fiber waits (level-triggered, it would fire every turn) and starts again at
+/// the next Wait. Destroy it before the fd is closed, on the loop's thread; outside a fiber,
+/// Wait is WaitFd.
+class FdWatch {
+ public:
+  explicit FdWatch(int fd) : fd_(fd) {}
+  ~FdWatch();
+  FdWatch(const FdWatch&) = delete;
+  FdWatch& operator=(const FdWatch&) = delete;
+  /// Parks until the fd is readable (or has an error or hang-up); returns kReadable.
+  int WaitReadable();
+
+ private:
+  struct Handle;
+  int fd_;
+  Handle* handle_ = nullptr;  ///< the loop's poll handle, made at the first wait in a fiber
+  bool unpollable_ = false;   ///< not a pollable fd: always ready, as for WaitFd
+};
+
 /// Parks the calling fiber until `done()` is true; `arm(wake)` is called once to start whatever
 /// will later call `wake()` (from a loop callback). Returns false when `timeout` passed first.
 /// The building block for waits on callback APIs (hiredis, libcurl). Fibers only.

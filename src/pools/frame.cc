@@ -89,7 +89,7 @@ ReadStatus FramePipe::Read(Frame* out, std::string* error) {
     }
     if (errno == EINTR) continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK) {
-      green::WaitFd(read_fd_, green::kReadable);
+      read_watch_.WaitReadable();
       continue;
     }
     *error = std::string("read: ") + std::strerror(errno);

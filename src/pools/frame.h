@@ -17,6 +17,8 @@
 #include <string>
 #include <string_view>
 
+#include "green/waits.h"
+
 namespace cw::pools {
 
 enum class FrameType : char {
@@ -71,12 +73,12 @@ enum class ReadStatus {
   kError,      ///< read(2) failed (errno in the message)
 };
 
-/// Frames over two fds. The fds are not owned. Non-blocking fds park the calling fiber (or
+/// Frames over two fds. The fds are not owned, and must outlive the FramePipe. Non-blocking fds park the calling fiber (or
 /// poll, outside a fiber) until they are ready; blocking fds simply block.
 class FramePipe {
  public:
   FramePipe(int read_fd, int write_fd, size_t max_body = kMaxFrameBody)
-      : read_fd_(read_fd), write_fd_(write_fd), reader_(max_body) {}
+      : read_fd_(read_fd), write_fd_(write_fd), reader_(max_body), read_watch_(read_fd) {}
 
   ReadStatus Read(Frame* out, std::string* error);
   /// Writes the whole frame; false (with the reason) when the reader is gone or write fails.
@@ -86,6 +88,7 @@ class FramePipe {
   int read_fd_;
   int write_fd_;
   FrameReader reader_;
+  green::FdWatch read_watch_;  ///< one fd registration for all the reads (destroyed first)
 };
 
 }  // namespace cw::pools

@@ -191,16 +191,21 @@ PreforkPool::Slot& PreforkPool::Acquire() {
 }
 
 void PreforkPool::Retire(Slot& slot, bool kill) {
-  std::shared_ptr<ChildProcess> process(std::move(slot.process));
-  std::shared_ptr<FramePipe> pipe(std::move(slot.pipe));
+  // The pipe goes before the process: its fds are the process's.
+  struct Retired {
+    std::unique_ptr<ChildProcess> process;
+    std::unique_ptr<FramePipe> pipe;  // declared last: destroyed first
+  };
+  auto retired = std::make_shared<Retired>(std::move(slot.process), std::move(slot.pipe));
+  ChildProcess* process = retired->process.get();
   slot.ready = false;
   if (kill) process->Kill();
   process->CloseInput();  // a healthy child finishes and exits on EOF
   PublishPids();  // before its pid can be reused: cold shutdown kills what is listed
   ++retiring_;
   scheduler().Spawn(
-      [this, process, pipe] {
-        process->Reap(kReapGrace);
+      [this, retired] {
+        retired->process->Reap(kReapGrace);
         --retiring_;
         Notify();
       },

@@ -10,7 +10,9 @@ namespace cw::redis {
 /// sees the socket's error and disconnects. Debian's hiredis 0.14 adapter drops poll errors,
 /// and libuv stops polling after one (a reset from a Redis killed with unread commands is
 /// one): the context then looks connected forever, and everything sent on it is never
-/// answered. Returns false if the context could not be attached.
+/// answered. Queued commands of a connected context are written at the end of the loop turn
+/// (before the loop polls), without arming the poll for writability each time. Returns false
+/// if the context could not be attached.
 bool AttachToLoop(redisAsyncContext* ac, uv_loop_t* loop);
 
 }  // namespace cw::redis
