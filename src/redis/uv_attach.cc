@@ -22,18 +22,14 @@ struct Watch {
 
 void OnPoll(uv_poll_t* poll, int status, int events);
 
-void Update(Watch* w) {
-  if (w->events != 0) {
-    uv_poll_start(&w->poll, w->events, &OnPoll);
-  } else {
-    uv_poll_stop(&w->poll);
-  }
-}
-
 void SetPollEvents(Watch* w, int events) {
   if (events == w->events) return;  // uv_poll_start again would re-register the fd for nothing
   w->events = events;
-  Update(w);
+  if (events != 0) {
+    uv_poll_start(&w->poll, events, &OnPoll);
+  } else {
+    uv_poll_stop(&w->poll);
+  }
 }
 
 // What the poll should wait for: reads as hiredis asked; writability only when a flush at the

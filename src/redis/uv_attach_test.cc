@@ -21,12 +21,10 @@
 namespace cw::redis {
 namespace {
 
-// Listens on a free loopback port; Serve() accepts one connection, reads what comes, then
-// closes with SO_LINGER 0: the client gets a reset (as from a Redis killed with commands
-// unread), not an orderly FIN.
-class ResettingServer {
+// A listening socket on a free loopback port, for the fake servers below.
+class LoopbackListener {
  public:
-  ResettingServer() {
+  LoopbackListener() {
     fd_ = socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
@@ -37,9 +35,22 @@ class ResettingServer {
     getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
     port_ = ntohs(addr.sin_port);
   }
-  ~ResettingServer() { close(fd_); }
+  ~LoopbackListener() { close(fd_); }
+  LoopbackListener(const LoopbackListener&) = delete;
+  LoopbackListener& operator=(const LoopbackListener&) = delete;
   int port() const { return port_; }
 
+ protected:
+  int fd_ = -1;
+
+ private:
+  int port_ = 0;
+};
+
+// Serve() accepts one connection, reads what comes, then closes with SO_LINGER 0: the client
+// gets a reset (as from a Redis killed with commands unread), not an orderly FIN.
+class ResettingServer : public LoopbackListener {
+ public:
   void Serve() {
     const int client = accept(fd_, nullptr, nullptr);
     if (client < 0) return;
@@ -53,29 +64,13 @@ class ResettingServer {
   bool got_command() const { return got_; }
 
  private:
-  int fd_ = -1;
-  int port_ = 0;
   bool got_ = false;
 };
 
 // Accepts one connection and counts the bytes it receives (never answers), after an optional
 // pause in which it reads nothing (the client's socket buffers fill up).
-class CountingServer {
+class CountingServer : public LoopbackListener {
  public:
-  CountingServer() {
-    fd_ = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    EXPECT_EQ(bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-    EXPECT_EQ(listen(fd_, 4), 0);
-    socklen_t len = sizeof addr;
-    getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
-  }
-  ~CountingServer() { close(fd_); }
-  int port() const { return port_; }
-
   // Reads until `expected` bytes came, the client closed, or 10 s passed.
   void Serve(size_t expected, std::chrono::milliseconds pause) {
     const int client = accept(fd_, nullptr, nullptr);
@@ -95,8 +90,6 @@ class CountingServer {
   size_t received() const { return received_.load(); }
 
  private:
-  int fd_ = -1;
-  int port_ = 0;
   std::atomic<size_t> received_{0};
 };
 
