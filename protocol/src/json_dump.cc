@@ -68,10 +68,8 @@ void AppendPythonFloat(double value, std::string* out) {
 
 }  // namespace protocol::internal
 
+namespace protocol::internal {
 namespace {
-
-using protocol::internal::AppendHex;
-using protocol::internal::NextCodePoint;
 
 void AppendEscape16(uint32_t unit, std::string* out) {
   out->append("\\u");
@@ -81,6 +79,8 @@ void AppendEscape16(uint32_t unit, std::string* out) {
 // json.dumps with ensure_ascii=True: printable ASCII as is, short escapes for the usual
 // controls, \uXXXX (lowercase) for everything else, surrogate pairs above the BMP. Python's
 // str cannot hold invalid UTF-8; we write U+FFFD for each byte that does not decode.
+}  // namespace
+
 void AppendString(std::string_view s, std::string* out) {
   out->push_back('"');
   size_t pos = 0;
@@ -185,12 +185,14 @@ void AppendValue(const Json& j, std::string* out) {
   }
 }
 
-}  // namespace
+}  // namespace protocol::internal
 
 std::string Json::Dump() const {
   std::string out;
-  AppendValue(*this, &out);
+  protocol::internal::AppendValue(*this, &out);
   return out;
 }
+
+void Json::DumpTo(std::string* out) const { protocol::internal::AppendValue(*this, out); }
 
 }  // namespace cw

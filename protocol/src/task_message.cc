@@ -202,6 +202,18 @@ bool NormalizeEmbed(Json* raw, Json* out, DecodeError* error) {
   }
   static constexpr std::array<std::string_view, 4> kKeys = {"callbacks", "errbacks", "chain",
                                                             "chord"};
+  if (raw != nullptr && raw->is_object() && raw->size() >= kKeys.size() &&
+      std::equal(kKeys.begin(), kKeys.end(), raw->as_object().begin(),
+                 [](std::string_view k, const auto& member) { return member.first == k; })) {
+    // Celery's own order (every producer of ours and Python's): the object is taken as is.
+    for (size_t i = 0; i < kKeys.size(); ++i) {
+      if (!CheckEmbedMember(raw->as_object()[i].second, kKeys[i], kKeys[i] == "chord", error)) {
+        return false;
+      }
+    }
+    *out = std::move(*raw);
+    return true;
+  }
   Json::Object members;
   members.reserve(kKeys.size() + (raw != nullptr ? raw->size() : 0));
   for (const std::string_view key : kKeys) {
@@ -285,22 +297,23 @@ bool ReadFields(const Json& fields, TaskMessage* m, DecodeError* error) {
   return true;
 }
 
-/// Takes id and task, so that every later error can name them.
+/// Takes id and task; DecodeTaskMessage names them in any later error.
 bool ReadIdentity(const Json* id, const Json* task, TaskMessage* m, DecodeError* error) {
-  if (id != nullptr && id->is_string()) error->task_id = id->as_string();
-  if (task != nullptr && task->is_string()) error->task_name = task->as_string();
-  if (id == nullptr || id->is_null()) return Fail(error, Kind::kInvalidTask, "task id missing");
+  const auto fail = [&](std::string message) {
+    if (id != nullptr && id->is_string()) error->task_id = id->as_string();
+    if (task != nullptr && task->is_string()) error->task_name = task->as_string();
+    return Fail(error, Kind::kInvalidTask, std::move(message));
+  };
+  if (id == nullptr || id->is_null()) return fail("task id missing");
   if (!id->is_string()) {
-    return Fail(error, Kind::kInvalidTask,
-                std::string("id must be a string, got ") + id->python_type_name());
+    return fail(std::string("id must be a string, got ") + id->python_type_name());
   }
   if (task == nullptr || !task->is_string()) {
-    return Fail(error, Kind::kInvalidTask,
-                std::string("task must be a string, got ") +
-                    (task != nullptr ? task->python_type_name() : "nothing"));
+    return fail(std::string("task must be a string, got ") +
+                (task != nullptr ? task->python_type_name() : "nothing"));
   }
-  if (id->as_string().empty()) return Fail(error, Kind::kInvalidTask, "empty task id");
-  if (task->as_string().empty()) return Fail(error, Kind::kInvalidTask, "empty task name");
+  if (id->as_string().empty()) return fail("empty task id");
+  if (task->as_string().empty()) return fail("empty task name");
   m->id = id->as_string();
   m->task = task->as_string();
   return true;
@@ -405,9 +418,9 @@ std::optional<Envelope> ParseEnvelope(std::string_view text, std::string* error)
           std::string("envelope is not a JSON object (got ") + env.doc.python_type_name() + ")";
       return std::nullopt;
     }
-    const Json* properties = env.doc.Find("properties");
+    Json* properties = env.doc.Find("properties");
     if (properties == nullptr) return env;
-    env.delivery_tag = LooseString(*properties, "delivery_tag");
+    env.delivery_tag = TakeLooseString(properties, "delivery_tag");  // nothing reads it there
     if (const Json* di = properties->Find("delivery_info"); di != nullptr) {
       env.exchange = LooseString(*di, "exchange");
       env.routing_key = LooseString(*di, "routing_key");
@@ -427,6 +440,13 @@ std::optional<TaskMessage> DecodeTaskMessage(Envelope&& env, DecodeError* error)
   DecodeError ignored;
   if (error == nullptr) error = &ignored;
   *error = DecodeError{};
+  TaskMessage m;
+  // A message that fails after its id and name were read names them in the error.
+  const auto named_failure = [&]() -> std::optional<TaskMessage> {
+    if (!m.id.empty()) error->task_id = m.id;
+    if (!m.task.empty()) error->task_name = m.task;
+    return std::nullopt;
+  };
   try {
     Json& doc = env.doc;
     if (!doc.is_object()) {
@@ -447,12 +467,11 @@ std::optional<TaskMessage> DecodeTaskMessage(Envelope&& env, DecodeError* error)
     Json& headers = *h;
     Json* p = doc.Find("properties");
     const Json& properties = p != nullptr && p->is_object() ? *p : kEmpty;
-    TaskMessage m;
     // Read before the headers are moved into the message.
     m.delivery_info = DeliveryInfo(env, properties, headers);
     const bool ok = headers.Find("task") != nullptr ? DecodeV2(doc, properties, headers, &m, error)
                                                     : DecodeV1(doc, properties, headers, &m, error);
-    if (!ok) return std::nullopt;
+    if (!ok) return named_failure();
     DecodeTypeMarkers(m.args);
     DecodeTypeMarkers(m.kwargs);
     DecodeTypeMarkers(m.embed);
@@ -464,7 +483,7 @@ std::optional<TaskMessage> DecodeTaskMessage(Envelope&& env, DecodeError* error)
     return m;
   } catch (const std::exception& e) {
     Fail(error, Kind::kDecodeError, e.what());
-    return std::nullopt;
+    return named_failure();
   }
 }
 

@@ -6,7 +6,14 @@
 #include <string>
 #include <string_view>
 
+#include <cworker/json.h>
+
 namespace cw::protocol::internal {
+
+/// Appends `s` as json.dumps writes a str (quoted, ensure_ascii escapes).
+void AppendString(std::string_view s, std::string* out);
+/// Appends json.dumps(j).
+void AppendValue(const Json& j, std::string* out);
 
 /// Appends Python's repr() of a finite double ("0.1", "1e-05", "2.0", "1.5e+16", "-0.0").
 void AppendPythonFloat(double value, std::string* out);

@@ -15,12 +15,12 @@ using std::chrono::nanoseconds;
 using std::chrono::seconds;
 
 // "YYYY-MM-DDTHH:MM:SS" plus ".ffffff" unless the microseconds are 0 (datetime.isoformat()).
-std::string FormatNaive(Clock::time_point t) {
+// Writes the naive isoformat into `buf` (48 bytes) and returns its length.
+size_t FormatNaive(Clock::time_point t, char (&buf)[48]) {
   const auto us = std::chrono::floor<microseconds>(t);
   const auto day = std::chrono::floor<days>(us);
   const std::chrono::year_month_day ymd{day};
   const std::chrono::hh_mm_ss<microseconds> tod{us - day};
-  char buf[48];
   int n =
       std::snprintf(buf, sizeof(buf), "%04d-%02u-%02uT%02d:%02d:%02d", static_cast<int>(ymd.year()),
                     static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
@@ -31,7 +31,12 @@ std::string FormatNaive(Clock::time_point t) {
     n += std::snprintf(buf + n, sizeof(buf) - static_cast<size_t>(n), ".%06d",
                        static_cast<int>(frac));
   }
-  return std::string(buf, static_cast<size_t>(n));
+  return static_cast<size_t>(n);
+}
+
+std::string FormatNaive(Clock::time_point t) {
+  char buf[48];
+  return std::string(buf, FormatNaive(t, buf));
 }
 
 // A cursor over the text; every read checks bounds, so garbage cannot read past the end.
@@ -66,6 +71,8 @@ class Cursor {
 }  // namespace
 
 std::string FormatDateDone(Clock::time_point t) { return FormatNaive(t); }
+
+DateDoneText::DateDoneText(Clock::time_point t) : size_(FormatNaive(t, text_)) {}
 
 std::string FormatIsoUtc(Clock::time_point t) { return FormatNaive(t) + "+00:00"; }
 

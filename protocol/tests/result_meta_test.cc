@@ -33,8 +33,8 @@ ResultMeta FromRecord(const Json& record) {
   if (const Json* g = record.Find("group_id")) meta.group_id = g->as_string();
   if (const Json* p = record.Find("parent_id")) meta.parent_id = p->as_string();
   if (record.Find("name") != nullptr) {
-    meta.extended = ExtendedFields{record["name"].as_string(), record["args"],
-                                   record["kwargs"],           record["worker"].as_string(),
+    meta.extended = ExtendedFields{record["name"].as_string(), &record["args"],
+                                   &record["kwargs"],          record["worker"].as_string(),
                                    record["retries"].as_int(), record["queue"].as_string()};
   }
   meta.task_id = record["task_id"].as_string();
@@ -57,7 +57,8 @@ TEST(EncodeResultMeta, WritesASuccessRecordInCeleryOrder) {
   ResultMeta meta;
   meta.status = "SUCCESS";
   meta.result = 4;
-  meta.date_done = FormatDateDone(Clock::time_point(std::chrono::microseconds(1795491500468898)));
+  const DateDoneText done(Clock::time_point(std::chrono::microseconds(1795491500468898)));
+  meta.date_done = done.view();
   meta.task_id = "50cdd919-162f-432e-b0a5-f62fbfff3809";
   EXPECT_EQ(EncodeResultMeta(meta), testing::ReadFixture(std::string(kResults) + "success.json"));
 }
@@ -68,8 +69,9 @@ TEST(EncodeResultMeta, PutsGroupIdBeforeParentIdAndExtendedFieldsBeforeTaskId) {
   meta.result = Json::MakeArray({1.5, "x"});
   meta.group_id = "g";
   meta.parent_id = "p";
-  meta.extended =
-      ExtendedFields{"tasks.add", Json::MakeArray({2, 3}), Json::MakeObject(), "w@h", 1, "celery"};
+  const Json args = Json::MakeArray({2, 3});
+  const Json kwargs = Json::MakeObject();
+  meta.extended = ExtendedFields{"tasks.add", &args, &kwargs, "w@h", 1, "celery"};
   meta.task_id = "t";
   EXPECT_EQ(EncodeResultMeta(meta),
             R"({"status": "SUCCESS", "result": [1.5, "x"], "traceback": null, "children": [], )"

@@ -6,6 +6,7 @@
 #include <cw/protocol/keys.h>
 
 #include "store_result.lua.h"
+#include "util/scratch_string.h"
 
 namespace cw::backend {
 namespace {
@@ -30,13 +31,18 @@ bool RedisBackend::Store(const protocol::ResultMeta& meta) {
 }
 
 void RedisBackend::StoreBehind(const protocol::ResultMeta& meta) {
-  const std::string key = protocol::TaskMetaKey(meta.task_id);
-  const std::string record = protocol::EncodeResultMeta(meta);
-  const std::string ttl = std::to_string(result_expires_);
+  // One record per task: the key and the record are built in lent buffers, and the command
+  // keeps its own copy of the bytes, so nothing here allocates in the steady state.
+  util::ScratchString key;
+  key->append(protocol::kTaskMetaPrefix);
+  key->append(meta.task_id);
+  util::ScratchString record;
+  protocol::AppendResultMeta(meta, record.get());
+  const std::string ttl = std::to_string(result_expires_);  // short: kept inline
   // The first call loads the script synchronously; a connection error there is retried.
   conn_.Retrying(
       [&](redis::Connection& c) {
-        c.DeferEval(kStoreScript, {key}, {record, ttl});
+        c.DeferEval(kStoreScript, {*key}, {*record, ttl});
         return 0;
       },
       stop_);

@@ -13,7 +13,7 @@ namespace {
 class BackendTest : public ::testing::Test {
  protected:
   void SetUp() override { redis_.Call({"FLUSHDB"}); }
-  protocol::ResultMeta Meta(const std::string& status, Json result) {
+  protocol::ResultMeta Meta(std::string_view status, Json result) {
     protocol::ResultMeta m;
     m.status = status;
     m.result = std::move(result);

@@ -156,6 +156,7 @@ std::vector<Delivery> RedisTransport::PopQueued(size_t max, const std::vector<st
     green::SleepFor(std::chrono::milliseconds(500));
     return batch;
   }
+  batch.reserve(reply.size() / 3);
   for (size_t i = 0; reply.is_array() && i + 2 < reply.size(); i += 3) {
     const long long index = reply.at(i).integer() - 1;
     Delivery d;
@@ -163,7 +164,7 @@ std::vector<Delivery> RedisTransport::PopQueued(size_t max, const std::vector<st
                   ? queue_names[static_cast<size_t>(index)]
                   : queues_.front();
     d.payload = std::string(reply.at(i + 1).str());
-    Complete(d, std::string(reply.at(i + 2).str()));
+    Complete(d, reply.at(i + 2).str());
     batch.push_back(std::move(d));
   }
   if (!batch.empty()) Rotate(batch.back().queue);
@@ -232,22 +233,22 @@ void RedisTransport::Rotate(const std::string& queue) {
   }
 }
 
-void RedisTransport::Complete(Delivery& d, const std::string& recorded_tag) {
+void RedisTransport::Complete(Delivery& d, std::string_view recorded_tag) {
   std::string error;
   std::optional<p::Envelope> env = p::ParseEnvelope(d.payload, &error);
   if (!env) {
     d.error = error;
     // Not a message (the worker drops it): no tag to record it under, and if the script's
     // looser reading recorded one, that entry goes too.
-    if (!recorded_tag.empty()) Ack(recorded_tag);
+    if (!recorded_tag.empty()) Ack(std::string(recorded_tag));
     return;
   }
   d.envelope_ok = true;
-  d.tag = env->delivery_tag;
+  d.tag = std::move(env->delivery_tag);  // the envelope's copy is not read again
   d.envelope = std::move(*env);
   if (!recorded_tag.empty()) {
     if (d.tag == recorded_tag) return;  // the pop script recorded it
-    Ack(recorded_tag);  // read differently here (odd bytes): recorded again below
+    Ack(std::string(recorded_tag));  // read differently here (odd bytes): recorded again below
   }
   if (d.tag.empty()) {
     // kombu would fail on such a message; give it a tag so it can be acked and restored.

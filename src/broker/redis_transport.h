@@ -119,7 +119,7 @@ class RedisTransport {
   bool FallBackToBrpop(std::string_view why);
   /// Parses a popped payload into `d`; records it in unacked unless the pop script did so
   /// under the same tag (`recorded_tag`, "" if it did not).
-  void Complete(Delivery& d, const std::string& recorded_tag);
+  void Complete(Delivery& d, std::string_view recorded_tag);
   void Rotate(const std::string& queue);
   void Register(Delivery& d, const std::string& exchange, const std::string& routing_key);
 

@@ -237,7 +237,8 @@ void Continuations::Store(const std::string& task_id, const std::string& status,
   meta.status = status;
   meta.result = result;
   if (!traceback.empty()) meta.traceback = traceback;
-  meta.date_done = p::FormatDateDone(std::chrono::system_clock::now());
+  const p::DateDoneText now(std::chrono::system_clock::now());
+  meta.date_done = now.view();
   meta.group_id = group_id;
   meta.parent_id = parent_id;
   meta.task_id = task_id;

@@ -9,6 +9,8 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <array>
+#include <charconv>
 #include <new>
 
 #include <spdlog/spdlog.h>
@@ -113,27 +115,13 @@ ArgvBuffer& ThreadArgvBuffer() {
   return buffer;
 }
 
-// A deferred command is kept as the bytes that go on the wire, formatted by hiredis with the key
-// prefix applied: one allocation per command, and a resend writes the same bytes again.
-DeferredCommand FormatCommand(std::span<const std::string_view> argv, const std::string& prefix) {
-  ArgvBuffer& buf = ThreadArgvBuffer();
-  buf.Fill(argv, prefix);
-  char* bytes = nullptr;
-  const int size = redisFormatCommandArgv(&bytes, buf.argc(), buf.args.data(), buf.lens.data());
-  if (size < 0) throw std::bad_alloc();
-  DeferredCommand command;
-  command.bytes.reset(bytes);
-  command.size = static_cast<size_t>(size);
-  return command;
-}
-
 // The arguments of a formatted command, read back by hiredis's reader (only for the rare
 // NOSCRIPT or error reply).
-std::vector<std::string> CommandArgs(const DeferredCommand& command) {
+std::vector<std::string> CommandArgs(std::string_view command) {
   std::vector<std::string> argv;
   redisReader* reader = redisReaderCreate();
   void* raw = nullptr;
-  if (reader != nullptr && redisReaderFeed(reader, command.bytes.get(), command.size) == REDIS_OK &&
+  if (reader != nullptr && redisReaderFeed(reader, command.data(), command.size()) == REDIS_OK &&
       redisReaderGetReply(reader, &raw) == REDIS_OK && raw != nullptr) {
     const auto* array = static_cast<const redisReply*>(raw);
     for (size_t i = 0; array->type == REDIS_REPLY_ARRAY && i < array->elements; ++i) {
@@ -365,9 +353,7 @@ void Connection::DeferAll(const Commands& commands) {
     DeferAsync(commands);
     return;
   }
-  for (const auto& argv : commands) {
-    deferred_.push_back(FormatCommand(argv, url_.key_prefix));
-  }
+  for (const auto& argv : commands) deferred_.PushCommand(argv, url_.key_prefix);
   try {
     SendDeferredTail(commands.size());
     if (unread_ >= kMaxUnread) ReadDeferred();
@@ -382,39 +368,60 @@ void Connection::Defer(std::initializer_list<std::initializer_list<std::string_v
 
 namespace {
 
-std::vector<std::string_view> EvalshaArgv(const std::string& sha1, const std::string& nkeys,
-                                          const std::vector<std::string_view>& keys,
-                                          const std::vector<std::string_view>& args) {
-  std::vector<std::string_view> argv;
-  argv.reserve(3 + keys.size() + args.size());
-  argv.push_back("EVALSHA");
-  argv.push_back(sha1);
-  argv.push_back(nkeys);
-  argv.insert(argv.end(), keys.begin(), keys.end());
-  argv.insert(argv.end(), args.begin(), args.end());
-  return argv;
-}
+// EVALSHA sha1 nkeys keys... args...: in place for a small call (the result store's is 6
+// arguments), so writing a script call behind allocates nothing.
+class EvalshaArgv {
+ public:
+  EvalshaArgv(const std::string& sha1, std::string_view nkeys,
+              std::span<const std::string_view> keys, std::span<const std::string_view> args) {
+    const size_t n = 3 + keys.size() + args.size();
+    if (n > kInPlace) heap_.resize(n);
+    std::string_view* out = n > kInPlace ? heap_.data() : in_place_.data();
+    size_ = 0;
+    out[size_++] = "EVALSHA";
+    out[size_++] = sha1;
+    out[size_++] = nkeys;
+    for (const std::string_view k : keys) out[size_++] = k;
+    for (const std::string_view a : args) out[size_++] = a;
+    data_ = out;
+  }
+  EvalshaArgv(const EvalshaArgv&) = delete;
+  EvalshaArgv& operator=(const EvalshaArgv&) = delete;
+  std::span<const std::string_view> span() const { return {data_, size_}; }
+  std::vector<std::string_view> vector() const { return {data_, data_ + size_}; }
+
+ private:
+  static constexpr size_t kInPlace = 8;
+  std::array<std::string_view, kInPlace> in_place_;
+  std::vector<std::string_view> heap_;
+  const std::string_view* data_ = nullptr;
+  size_t size_ = 0;
+};
 
 }  // namespace
 
-void Connection::DeferEval(const Script& script, const std::vector<std::string_view>& keys,
-                           const std::vector<std::string_view>& args) {
+void Connection::DeferEval(const Script& script, std::initializer_list<std::string_view> keys,
+                           std::initializer_list<std::string_view> args) {
   if (script.sha1.empty()) {
     // The script's first use on this connection's server: Eval loads it (and reloads it when
     // Redis lost its cache, a restart); a NOSCRIPT reply later is answered with EVAL.
-    const Reply r = Eval(script, keys, args);
+    const Reply r = Eval(script, std::vector<std::string_view>(keys), std::vector<std::string_view>(args));
     if (r.is_error()) spdlog::error("Redis ({}) refused a write: {}", role_, r.str());
     return;
   }
   script_sources_.try_emplace(script.sha1, script.source);  // for a NOSCRIPT reply
-  const std::string nkeys = std::to_string(keys.size());  // argv views it
-  const std::vector<std::string_view> argv = EvalshaArgv(script.sha1, nkeys, keys, args);
-  DeferAll(std::span<const std::vector<std::string_view>>(&argv, 1));
+  char nkeys[24];
+  const auto [end, ec] = std::to_chars(nkeys, nkeys + sizeof nkeys, keys.size());
+  const EvalshaArgv argv(script.sha1, std::string_view(nkeys, static_cast<size_t>(end - nkeys)),
+                         keys, args);
+  const std::span<const std::string_view> one = argv.span();
+  DeferAll(std::span<const std::span<const std::string_view>>(&one, 1));
 }
 
 void Connection::SendDeferredTail(size_t n) {
   for (size_t i = deferred_.size() - n; i < deferred_.size(); ++i) {
-    if (redisAppendFormattedCommand(ctx_, deferred_[i].bytes.get(), deferred_[i].size) != REDIS_OK) {
+    const std::string_view bytes = deferred_[i];
+    if (redisAppendFormattedCommand(ctx_, bytes.data(), bytes.size()) != REDIS_OK) {
       Fail("Redis command could not be queued");
     }
   }
@@ -429,13 +436,19 @@ void Connection::ReadDeferred() {
   while (unread_ > 0) {
     const Reply r = ReadReply();
     --unread_;
-    DeferredCommand command = std::move(deferred_.front());
-    deferred_.pop_front();
-    if (!r.is_error()) continue;
-    // Redis lost its script cache: EVAL this one (sent after the replies being read now).
-    if (r.str().starts_with("NOSCRIPT") && EvalInstead(&command)) {
-      resend_.push_back(std::move(command));
+    if (!r.is_error()) {
+      deferred_.PopFront();
       continue;
+    }
+    const std::string command(deferred_.front());
+    deferred_.PopFront();
+    // Redis lost its script cache: EVAL this one (sent after the replies being read now).
+    if (r.str().starts_with("NOSCRIPT")) {
+      std::string eval = EvalInstead(command);
+      if (!eval.empty()) {
+        resend_.push_back(std::move(eval));
+        continue;
+      }
     }
     LogRefusedWrite(command, r.str());
   }
@@ -444,7 +457,7 @@ void Connection::ReadDeferred() {
 void Connection::SendResends() {
   if (resend_.empty()) return;
   const size_t n = resend_.size();
-  for (auto& command : resend_) deferred_.push_back(std::move(command));
+  for (const std::string& command : resend_) deferred_.PushBack(command);
   resend_.clear();
   SendDeferredTail(n);
 }
@@ -474,7 +487,8 @@ Reply Connection::Eval(const Script& script, const std::vector<std::string_view>
       if (!loaded.is_string()) return loaded;  // a Redis error reply: the caller reports it
       script.sha1 = std::string(loaded.str());
     }
-    Reply r = Call(EvalshaArgv(script.sha1, std::to_string(keys.size()), keys, args));
+    const std::string nkeys = std::to_string(keys.size());
+    Reply r = Call(EvalshaArgv(script.sha1, nkeys, keys, args).vector());
     if (r.is_error() && r.str().starts_with("NOSCRIPT")) {
       script.sha1.clear();  // Redis restarted or flushed its script cache: load again
       continue;
@@ -587,8 +601,6 @@ void Connection::OnAsyncDisconnect(const redisAsyncContext* ac, int /*status*/) 
   auto* self = static_cast<Connection*>(ac->data);
   if (self != nullptr && self->actx_ == ac) self->actx_ = nullptr;  // hiredis frees it next
 }
-
-void DeferredCommand::Free::operator()(char* bytes) const { redisFreeCommand(bytes); }
 
 void Connection::ConnectAsync() {
   if (connecting_) {
@@ -728,37 +740,44 @@ void Connection::OnDeferredReply(redisAsyncContext* /*ac*/, void* raw, void* pri
   const auto* r = static_cast<const redisReply*>(raw);
   ++self->deferred_answered_;
   if (self->deferred_.empty()) return;
-  DeferredCommand command = std::move(self->deferred_.front());
-  self->deferred_.pop_front();
-  if (r->type != REDIS_REPLY_ERROR) return;
-  const std::string_view error(r->str, r->len);
-  if (error.starts_with("NOSCRIPT") && self->EvalInstead(&command)) {
-    self->deferred_.push_back(std::move(command));  // Redis lost its script cache: as EVAL
-    if (self->actx_ != nullptr) self->SendDeferredAsync(self->deferred_.size() - 1);
+  if (r->type != REDIS_REPLY_ERROR) {
+    self->deferred_.PopFront();
     return;
+  }
+  const std::string command(self->deferred_.front());
+  self->deferred_.PopFront();
+  const std::string_view error(r->str, r->len);
+  if (error.starts_with("NOSCRIPT")) {
+    const std::string eval = self->EvalInstead(command);
+    if (!eval.empty()) {
+      self->deferred_.PushBack(eval);  // Redis lost its script cache: as EVAL
+      if (self->actx_ != nullptr) self->SendDeferredAsync(self->deferred_.size() - 1);
+      return;
+    }
   }
   if (self->url_.is_sentinel() && error.starts_with("READONLY")) {
     // A failover demoted this server: reconnect (to the new master) and send it again there.
-    self->deferred_.push_front(std::move(command));
+    self->deferred_.PushFront(command);
     self->demoted_ = true;
     return;
   }
   self->LogRefusedWrite(command, error);
 }
 
-bool Connection::EvalInstead(DeferredCommand* command) const {
-  const std::vector<std::string> args = CommandArgs(*command);
-  if (args.size() < 2 || args[0] != "EVALSHA") return false;
+std::string Connection::EvalInstead(std::string_view command) const {
+  const std::vector<std::string> args = CommandArgs(command);
+  if (args.size() < 2 || args[0] != "EVALSHA") return {};
   const auto source = script_sources_.find(args[1]);
-  if (source == script_sources_.end()) return false;
+  if (source == script_sources_.end()) return {};
   std::vector<std::string_view> argv(args.begin(), args.end());
   argv[0] = "EVAL";
   argv[1] = source->second;
-  *command = FormatCommand(argv, "");  // its keys carry the prefix already
-  return true;
+  std::string eval;
+  AppendResp(argv, "", &eval);  // its keys carry the prefix already
+  return eval;
 }
 
-void Connection::LogRefusedWrite(const DeferredCommand& command, std::string_view error) const {
+void Connection::LogRefusedWrite(std::string_view command, std::string_view error) const {
   const std::vector<std::string> argv = CommandArgs(command);
   spdlog::error("Redis ({}) refused a write ({}): {}", role_, argv.empty() ? "" : argv[0],
                 error);
@@ -766,9 +785,10 @@ void Connection::LogRefusedWrite(const DeferredCommand& command, std::string_vie
 
 void Connection::SendDeferredAsync(size_t from) {
   for (size_t i = from; i < deferred_.size(); ++i) {
+    const std::string_view bytes = deferred_[i];
     if (actx_ == nullptr ||
-        redisAsyncFormattedCommand(actx_, &Connection::OnDeferredReply, this,
-                                   deferred_[i].bytes.get(), deferred_[i].size) != REDIS_OK) {
+        redisAsyncFormattedCommand(actx_, &Connection::OnDeferredReply, this, bytes.data(),
+                                   bytes.size()) != REDIS_OK) {
       return;  // lost meanwhile: everything from here goes again after the reconnect
     }
   }
@@ -781,9 +801,7 @@ void Connection::DeferAsync(const Commands& commands) {
   }
   if (actx_ == nullptr) Connect();
   const size_t from = deferred_.size();
-  for (const auto& argv : commands) {
-    deferred_.push_back(FormatCommand(argv, url_.key_prefix));
-  }
+  for (const auto& argv : commands) deferred_.PushCommand(argv, url_.key_prefix);
   SendDeferredAsync(from);
   green::Yield();  // one loop turn: the bytes are on the socket when the caller goes on
 }

@@ -28,6 +28,7 @@
 #include <string_view>
 #include <vector>
 
+#include "redis/command_queue.h"
 #include "redis/url.h"
 
 struct redisContext;
@@ -76,16 +77,6 @@ struct Script {
   mutable std::string sha1;  ///< filled by the first SCRIPT LOAD
 };
 
-/// A written-behind command as it goes on the wire (formatted by hiredis, key prefix applied):
-/// sent again as is after a reconnect.
-struct DeferredCommand {
-  struct Free {
-    void operator()(char* bytes) const;
-  };
-  std::unique_ptr<char, Free> bytes;
-  size_t size = 0;
-};
-
 class Connection {
  public:
   /// `role` names the connection in logs ("broker", "backend").
@@ -118,8 +109,8 @@ class Connection {
   /// but the bytes that go on the wire.
   void Defer(std::initializer_list<std::initializer_list<std::string_view>> commands);
   /// Defer() of a script call (EVALSHA, or EVAL again if Redis lost its script cache).
-  void DeferEval(const Script& script, const std::vector<std::string_view>& keys,
-                 const std::vector<std::string_view>& args);
+  void DeferEval(const Script& script, std::initializer_list<std::string_view> keys,
+                 std::initializer_list<std::string_view> args);
   /// Reads every deferred reply, reconnecting and resending with backoff while Redis is away.
   /// Throws Stopped if `*stop` becomes true meanwhile.
   void Flush(const std::atomic<bool>* stop);
@@ -200,10 +191,11 @@ class Connection {
   void DeferAsync(const Commands& commands);
   void FlushAsync(const std::atomic<bool>* stop);
   bool demoted_ = false;  ///< a deferred write met READONLY: reconnect before the next command
-  bool EvalInstead(DeferredCommand* command) const;  ///< EVALSHA of a known script -> its EVAL
-  void LogRefusedWrite(const DeferredCommand& command, std::string_view error) const;
-  std::vector<DeferredCommand> resend_;  ///< NOSCRIPT'd EVALSHAs to send as EVAL
-  std::deque<DeferredCommand> deferred_;
+  /// The EVAL form of `command` when it is an EVALSHA of a known script; empty otherwise.
+  std::string EvalInstead(std::string_view command) const;
+  void LogRefusedWrite(std::string_view command, std::string_view error) const;
+  std::vector<std::string> resend_;  ///< NOSCRIPT'd EVALSHAs to send as EVAL
+  CommandQueue deferred_;
   uint64_t deferred_answered_ = 0;  ///< replies to deferred commands so far (async engine)
   size_t unread_ = 0;
   std::map<std::string, std::string> script_sources_;  ///< sha1 -> source, for NOSCRIPT

@@ -267,7 +267,16 @@ void Worker::RunTask(const TaskDescriptor& task, p::TaskMessage& msg,
     const double now =
         std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
             .count();
-    active_requests_[msg.id] = ActiveRequest{&msg, now};
+    const ActiveRequest running{&msg, now};
+    auto node = active_nodes_.Take();
+    if (node.empty()) {
+      active_requests_.insert_or_assign(msg.id, running);
+    } else {
+      node.key() = msg.id;
+      node.mapped() = running;
+      auto added = active_requests_.insert(std::move(node));
+      if (!added.inserted) added.position->second = running;  // the same id twice at once
+    }
     ++totals_[msg.task];
   }
   struct Count {  // "active" and "processed" for events and `inspect`, whatever happens below
@@ -277,7 +286,9 @@ void Worker::RunTask(const TaskDescriptor& task, p::TaskMessage& msg,
       --w->active_;
       ++w->processed_;
       std::lock_guard lock(w->control_mutex_);
-      w->active_requests_.erase(id);
+      if (auto it = w->active_requests_.find(id); it != w->active_requests_.end()) {
+        w->active_nodes_.Erase(w->active_requests_, it);
+      }
     }
   } count{this, msg.id};
 
@@ -471,8 +482,9 @@ void Worker::StoreState(const p::TaskMessage& msg, const std::string& status, Js
   meta.result = std::move(result);
   meta.children = std::move(children);
   if (!traceback.empty()) meta.traceback = traceback;
+  const p::DateDoneText now(std::chrono::system_clock::now());
   if (status == "SUCCESS" || status == "FAILURE" || status == "REVOKED") {
-    meta.date_done = p::FormatDateDone(std::chrono::system_clock::now());
+    meta.date_done = now.view();
   }
   meta.group_id = msg.group;
   meta.parent_id = msg.parent_id;
@@ -480,13 +492,13 @@ void Worker::StoreState(const p::TaskMessage& msg, const std::string& status, Js
   if (options_.result_extended) {
     p::ExtendedFields ext;
     ext.name = msg.task;
-    ext.args = msg.args;
-    ext.kwargs = msg.kwargs;
+    ext.args = &msg.args;
+    ext.kwargs = &msg.kwargs;
     ext.worker = options_.nodename;
     ext.retries = msg.retries;
     const Json* rk = msg.delivery_info.Find("routing_key");
-    ext.queue = rk != nullptr && rk->is_string() ? rk->as_string() : "";
-    meta.extended = std::move(ext);
+    if (rk != nullptr && rk->is_string()) ext.queue = rk->as_string();
+    meta.extended = ext;
   }
   try {
     backend_->StoreBehind(meta);  // a skipped write (SUCCESS is sticky) is not reported

@@ -373,19 +373,25 @@ void Worker::ColdShutdown() {
 
 void Worker::Track(const std::string& tag) {
   std::lock_guard lock(held_mutex_);
-  held_tags_.insert(tag);
+  auto node = held_tag_nodes_.Take();
+  if (node.empty()) {
+    held_tags_.insert(tag);
+    return;
+  }
+  node.value() = tag;
+  held_tags_.insert(std::move(node));
 }
 
 void Worker::Ack(const std::string& tag) {
   transport_->Ack(tag);
   std::lock_guard lock(held_mutex_);
-  if (auto it = held_tags_.find(tag); it != held_tags_.end()) held_tags_.erase(it);
+  if (auto it = held_tags_.find(tag); it != held_tags_.end()) held_tag_nodes_.Erase(held_tags_, it);
 }
 
 void Worker::Restore(const std::string& tag, bool leftmost) {
   transport_->Restore(tag, leftmost);
   std::lock_guard lock(held_mutex_);
-  if (auto it = held_tags_.find(tag); it != held_tags_.end()) held_tags_.erase(it);
+  if (auto it = held_tags_.find(tag); it != held_tags_.end()) held_tag_nodes_.Erase(held_tags_, it);
 }
 
 double Worker::SecondsToNextEta() const {

@@ -35,6 +35,7 @@
 #include "worker/duplicate_nodename.h"
 #include "worker/lease_keeper.h"
 #include "worker/rate_limit.h"
+#include "worker/recycled_nodes.h"
 #include "worker/revoked_set.h"
 
 namespace cw::worker {
@@ -204,6 +205,7 @@ class Worker {
     double time_start;
   };
   std::map<std::string, ActiveRequest> active_requests_;  ///< id -> running task
+  RecycledNodes<std::map<std::string, ActiveRequest>> active_nodes_;  ///< under control_mutex_
   std::map<std::string, Json> scheduled_requests_;  ///< id -> {eta, priority, request}
   std::map<std::string, int64_t> totals_;           ///< task name -> count (`inspect stats`)
   std::map<std::string, Json> reserved_requests_;   ///< held by a rate limit (`inspect reserved`)
@@ -234,6 +236,7 @@ class Worker {
   // Tags this worker holds in `unacked`, for the cold-shutdown thread.
   mutable std::mutex held_mutex_;
   std::multiset<std::string> held_tags_;
+  RecycledNodes<std::multiset<std::string>> held_tag_nodes_;  ///< under held_mutex_
 };
 
 }  // namespace cw::worker

@@ -19,28 +19,33 @@ struct ExceptionInfo {
   Json ToJson() const;
 };
 
-/// Optional fields written with result_extended=True.
+/// Optional fields written with result_extended=True. The views and pointers refer to the
+/// caller's data (the task's message), which outlives the encoding.
 struct ExtendedFields {
-  std::string name;
-  Json args;
-  Json kwargs;
-  std::string worker;
+  std::string_view name;
+  const Json* args = nullptr;    ///< null writes []
+  const Json* kwargs = nullptr;  ///< null writes {}
+  std::string_view worker;
   int64_t retries = 0;
-  std::string queue;
+  std::string_view queue;
 };
 
+/// One state record. The text fields view the caller's strings (the task's message, a stack
+/// buffer): building and encoding a record copies nothing but the bytes written.
 struct ResultMeta {
-  std::string status;  ///< SUCCESS, FAILURE, STARTED, RETRY, REVOKED
-  Json result;         ///< return value, exception dict, or STARTED info
-  std::optional<std::string> traceback;
+  std::string_view status;  ///< SUCCESS, FAILURE, STARTED, RETRY, REVOKED
+  Json result;              ///< return value, exception dict, or STARTED info
+  std::optional<std::string_view> traceback;
   Json children = Json::Array{};
-  std::optional<std::string> date_done;  ///< set for ready states
-  std::string group_id;   ///< written only when non-empty
-  std::string parent_id;  ///< written only when non-empty
+  std::optional<std::string_view> date_done;  ///< set for ready states
+  std::string_view group_id;   ///< written only when non-empty
+  std::string_view parent_id;  ///< written only when non-empty
   std::optional<ExtendedFields> extended;
-  std::string task_id;
+  std::string_view task_id;
 };
 
+/// Appends the record as Celery writes it (Python json.dumps text) to `out`.
+void AppendResultMeta(const ResultMeta& meta, std::string* out);
 /// The record as Celery writes it (Python json.dumps text).
 std::string EncodeResultMeta(const ResultMeta& meta);
 
