@@ -17,6 +17,7 @@
 
 #include "green/waits.h"
 #include "redis/key_prefix.h"
+#include "redis/reply_pool.h"
 #include "redis/uv_attach.h"
 
 namespace cw::redis {
@@ -525,22 +526,18 @@ void FreeUnlessTaken(void* reply) {
     t_taken_reply = nullptr;
     return;
   }
-  freeReplyObject(reply);
+  FreePooledReply(reply);
 }
 
 // Takes `raw`, which hiredis would free once the running callback returns.
 std::shared_ptr<redisReply> TakeReply(void* raw) {
   t_taken_reply = raw;
-  return std::shared_ptr<redisReply>(static_cast<redisReply*>(raw), &freeReplyObject);
+  return std::shared_ptr<redisReply>(static_cast<redisReply*>(raw), &FreePooledReply);
 }
 
-// An async context's reader gets hiredis's own reply builders with FreeUnlessTaken.
+// An async context's reader builds pooled replies (reply_pool.h), freed by FreeUnlessTaken.
 void LetCallbacksTakeReplies(redisAsyncContext* ac) {
-  static redisReplyObjectFunctions functions = [ac] {
-    redisReplyObjectFunctions f = *ac->c.reader->fn;
-    f.freeObject = &FreeUnlessTaken;
-    return f;
-  }();
+  static redisReplyObjectFunctions functions = PooledReplyFunctions(&FreeUnlessTaken);
   ac->c.reader->fn = &functions;
 }
 
