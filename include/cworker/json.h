@@ -68,8 +68,6 @@ class Json {
   static Json Parse(std::string_view text);
   /// Serialises as Python's json.dumps(obj) would (ensure_ascii, ", " / ": " separators).
   std::string Dump() const;
-  /// Appends Dump()'s text to `out` (a buffer kept across calls allocates nothing).
-  void DumpTo(std::string* out) const;
 
   Type type() const { return static_cast<Type>(v_.index()); }
   bool is_null() const { return type() == Type::kNull; }

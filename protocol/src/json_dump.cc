@@ -193,6 +193,4 @@ std::string Json::Dump() const {
   return out;
 }
 
-void Json::DumpTo(std::string* out) const { protocol::internal::AppendValue(*this, out); }
-
 }  // namespace cw

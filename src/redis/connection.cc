@@ -16,7 +16,6 @@
 #include <spdlog/spdlog.h>
 
 #include "green/waits.h"
-#include "redis/key_prefix.h"
 #include "redis/reply_pool.h"
 #include "redis/uv_attach.h"
 
@@ -76,43 +75,14 @@ std::vector<std::string> ResolveAll(const std::string& host) {
   return out;
 }
 
-// One command as hiredis takes it (argv/argvlen arrays, reused across commands). Every command
-// is written through here, so this is where the key prefix (global_keyprefix) goes on.
-struct ArgvBuffer {
-  std::vector<const char*> args;
-  std::vector<size_t> lens;
-  std::vector<std::string> prefixed;
-  void Fill(std::span<const std::string_view> argv, const std::string& prefix) {
-    args.clear();
-    lens.clear();
-    prefixed.clear();
-    thread_local std::vector<size_t> keys;
-    keys.clear();
-    if (!prefix.empty()) {
-      keys = KeyPositions(argv);
-      prefixed.reserve(keys.size());  // no reallocation: args points into it
-    }
-    size_t next_key = 0;
-    for (size_t i = 0; i < argv.size(); ++i) {
-      if (next_key < keys.size() && keys[next_key] == i) {
-        ++next_key;
-        prefixed.push_back(prefix + std::string(argv[i]));
-        args.push_back(prefixed.back().data());
-        lens.push_back(prefixed.back().size());
-      } else {
-        args.push_back(argv[i].data());
-        lens.push_back(argv[i].size());
-      }
-    }
-  }
-  int argc() const { return static_cast<int>(args.size()); }
-};
-
-// This thread's buffer: every Fill is followed at once by the hiredis append that copies it
-// (no fiber switch in between), so one per thread serves all connections and keeps its
-// capacity: no allocation per command.
-ArgvBuffer& ThreadArgvBuffer() {
-  thread_local ArgvBuffer buffer;
+// Every command not written behind is formatted here, with the key prefix (global_keyprefix) put
+// on by AppendResp as for written-behind ones, and copied by hiredis at once (no fiber switch in
+// between): one buffer per thread serves all connections and keeps its capacity.
+std::string_view FormatInThreadBuffer(std::span<const std::string_view> argv,
+                                      const std::string& prefix) {
+  thread_local std::string buffer;
+  buffer.clear();
+  AppendResp(argv, prefix, &buffer);
   return buffer;
 }
 
@@ -327,10 +297,9 @@ Reply Connection::Call(const std::vector<std::string_view>& argv) {
 std::vector<Reply> Connection::Pipeline(const std::vector<std::vector<std::string_view>>& commands) {
   Connect();
   if (actx_ != nullptr) return PipelineAsync(commands);
-  ArgvBuffer& buf = ThreadArgvBuffer();
   for (const auto& argv : commands) {
-    buf.Fill(argv, url_.key_prefix);
-    if (redisAppendCommandArgv(ctx_, buf.argc(), buf.args.data(), buf.lens.data()) != REDIS_OK) {
+    const std::string_view command = FormatInThreadBuffer(argv, url_.key_prefix);
+    if (redisAppendFormattedCommand(ctx_, command.data(), command.size()) != REDIS_OK) {
       Fail("Redis command could not be queued");
     }
   }
@@ -680,12 +649,11 @@ std::vector<Reply> Connection::PipelineAsync(
   auto* batch = new Batch;
   batch->replies.resize(commands.size());
   batch->refs = 1;  // the waiting fiber's reference
-  ArgvBuffer& buf = ThreadArgvBuffer();
   for (const auto& argv : commands) {
-    buf.Fill(argv, url_.key_prefix);
+    const std::string_view command = FormatInThreadBuffer(argv, url_.key_prefix);
     if (actx_ == nullptr ||
-        redisAsyncCommandArgv(actx_, &OnReply, batch, buf.argc(), buf.args.data(),
-                              buf.lens.data()) != REDIS_OK) {
+        redisAsyncFormattedCommand(actx_, &OnReply, batch, command.data(), command.size()) !=
+            REDIS_OK) {
       batch->lost = true;
       break;
     }
